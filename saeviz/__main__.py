@@ -1,0 +1,5 @@
+import sys
+
+from saeviz.cli import main
+
+sys.exit(main())

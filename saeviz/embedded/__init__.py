@@ -1,0 +1,95 @@
+"""The embedded default: a small LM, its tokenizer, SAEs and token data, shipped in the repo.
+
+Everything here loads from `ASSETS_DIR` without touching the network. Heavy libraries
+(transformer_lens, sae_lens, transformers) are imported inside the functions that need them, so
+that importing this package stays cheap. The assets are produced by `build.py`
+(`python -m saeviz build-embedded`) and measured by `report.py`.
+"""
+
+import hashlib
+import json
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+SITE_HOOKS = {
+    "attn": "blocks.{layer}.attn.hook_z",
+    "mlp": "blocks.{layer}.hook_mlp_out",
+    "resid": "blocks.{layer}.hook_resid_post",
+}
+TOKEN_SPLITS = ("calibration", "eval")
+
+
+def hook_name(site: str, layer: int) -> str:
+    if site not in SITE_HOOKS:
+        raise ValueError(f"unknown site {site!r}: choose one of {sorted(SITE_HOOKS)}")
+    return SITE_HOOKS[site].format(layer=layer)
+
+
+def sae_dir(site: str, layer: int, assets: Path = ASSETS_DIR) -> Path:
+    hook_name(site, layer)  # validates the site
+    return assets / "saes" / site / f"layer_{layer}"
+
+
+def available_saes(assets: Path = ASSETS_DIR) -> list[tuple[str, int]]:
+    """(site, layer) pairs with a saved SAE, in SITE_HOOKS order then by layer."""
+    out = []
+    for site in SITE_HOOKS:
+        root = assets / "saes" / site
+        layers = sorted(int(p.name.split("_")[1]) for p in root.glob("layer_*") if (p / "cfg.json").exists())
+        out += [(site, layer) for layer in layers]
+    return out
+
+
+def load_tokenizer(assets: Path = ASSETS_DIR):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(assets / "tokenizer"))
+
+
+def load_model(device: str = "cpu", assets: Path = ASSETS_DIR):
+    """The embedded HookedTransformer, in eval mode, weights as trained (no LN folding)."""
+    from safetensors.torch import load_file
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = json.loads((assets / "model" / "config.json").read_text())
+    model = HookedTransformer(HookedTransformerConfig(**cfg, device=device), tokenizer=load_tokenizer(assets),
+                              move_to_device=False)
+    model.load_state_dict(load_file(str(assets / "model" / "model.safetensors")))
+    return model.to(device).eval()
+
+
+def load_tokens(split: str, assets: Path = ASSETS_DIR):
+    """[n_seq, 128] int32 token rows, each led by BOS: split "calibration" (128 rows) or "eval"."""
+    if split not in TOKEN_SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {TOKEN_SPLITS}")
+    from safetensors.torch import load_file
+
+    return load_file(str(assets / "data" / f"{split}.safetensors"))["input_ids"]
+
+
+def load_toyworld(assets: Path = ASSETS_DIR) -> dict:
+    return json.loads((assets / "data" / "toyworld.json").read_text())
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_assets(assets: Path = ASSETS_DIR) -> dict[str, bool]:
+    """{relative path: checksum matches} for every file the manifest lists (False if missing)."""
+    manifest = json.loads((assets / "manifest.json").read_text())
+    return {rel: (assets / rel).is_file() and sha256(assets / rel) == digest
+            for rel, digest in manifest["files"].items()}
+
+
+def is_built(assets: Path = ASSETS_DIR) -> bool:
+    """True when the manifest exists and every file it lists is present (checksums not read)."""
+    manifest = assets / "manifest.json"
+    if not manifest.is_file():
+        return False
+    files = json.loads(manifest.read_text()).get("files", {})
+    return bool(files) and all((assets / rel).is_file() for rel in files)

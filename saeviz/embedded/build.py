@@ -1,0 +1,188 @@
+"""Rebuild the embedded assets: corpus -> tokenizer -> data -> model -> saes (-> manifest).
+
+`python -m saeviz build-embedded [--stage STAGE] [--fresh] [--out DIR] [budgets]`. Every stage
+is seeded; intermediate state (training rows, checkpoints) lives in cache/embedded-build/ and a
+killed model or SAE stage resumes from its checkpoint unless --fresh is given.
+"""
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from saeviz.embedded import ASSETS_DIR, sha256
+
+CACHE_DIR = Path(__file__).resolve().parents[2] / "cache" / "embedded-build"
+STAGES = ("corpus", "tokenizer", "data", "model", "saes")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    seed: int = 0
+    toy_docs_for_tokenizer: int = 8_000
+    toy_train_docs: int = 60_000
+    """Toy-world documents in the training rows (about 70 tokens each)."""
+    toy_eval_rows: int = 128
+    prose_eval_rows: int = 384
+    calibration_rows: int = 128
+    model_tokens: int = 8_000_000
+    sae_tokens: int = 1_500_000
+    bio_correlation: float = 0.9
+    from_packages: bool = False
+    """Regenerate the prose corpus from the Debian packages instead of the shipped copy."""
+
+
+def _paths(out: Path) -> dict[str, Path]:
+    return {"corpus": out / "corpus" / "prose.txt.xz", "tokenizer": out / "tokenizer",
+            "toyworld": out / "data" / "toyworld.json", "model": out / "model",
+            "train_rows": CACHE_DIR / "train_rows.safetensors", "ckpt": CACHE_DIR / "model_ckpt.pt"}
+
+
+def stage_corpus(bc: BuildConfig, out: Path, fresh: bool) -> dict:
+    from saeviz.embedded import corpus
+
+    path = _paths(out)["corpus"]
+    if bc.from_packages or not path.exists():
+        corpus.write_corpus(corpus.corpus_from_packages(), path)
+    docs = corpus.read_corpus(path)
+    return {"prose_docs": len(docs), "prose_chars": sum(map(len, docs))}
+
+
+def _world(bc: BuildConfig) -> dict:
+    from saeviz.embedded import toyworld
+
+    return toyworld.make_world(bc.seed, bio_correlation=bc.bio_correlation)
+
+
+def stage_tokenizer(bc: BuildConfig, out: Path, fresh: bool) -> dict:
+    from saeviz.embedded import corpus, data, toyworld
+    from saeviz.embedded.tokenizer import train_tokenizer
+
+    p = _paths(out)
+    prose = data.split_prose(corpus.read_corpus(p["corpus"]), bc.seed)
+    toy = toyworld.documents(_world(bc), bc.toy_docs_for_tokenizer, bc.seed + 1)
+    train_tokenizer(prose.train + toy, p["tokenizer"])
+    return {}
+
+
+def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
+    from saeviz.embedded import corpus, data, toyworld
+    from saeviz.embedded.tokenizer import encode_docs, load_tokenizer
+
+    p = _paths(out)
+    tok = load_tokenizer(p["tokenizer"])
+    sep = tok.bos_token_id
+    world = _world(bc)
+    p["toyworld"].parent.mkdir(parents=True, exist_ok=True)
+    p["toyworld"].write_text(json.dumps(world, indent=1, sort_keys=True))
+    prose = data.split_prose(corpus.read_corpus(p["corpus"]), bc.seed)
+    rows = lambda docs: data.pack(encode_docs(tok, docs), sep)  # noqa: E731
+    calib = data.take_rows(rows(prose.calibration), bc.calibration_rows, "calibration")
+    toy_eval = rows(toyworld.documents(world, 4 * bc.toy_eval_rows, bc.seed + 2, which="heldout"))
+    ev = data.shuffled_rows(torch_cat(data.take_rows(rows(prose.eval), bc.prose_eval_rows, "prose eval"),
+                                      data.take_rows(toy_eval, bc.toy_eval_rows, "toy eval")), bc.seed)
+    meta = {"seed": str(bc.seed), "bos_token_id": str(sep)}
+    data.save_tokens(calib, out / "data" / "calibration.safetensors", {**meta, "source": "prose calibration split"})
+    data.save_tokens(ev, out / "data" / "eval.safetensors",
+                     {**meta, "source": f"{bc.prose_eval_rows} prose eval-split rows + {bc.toy_eval_rows} "
+                                        "toy-world rows from held-out templates, shuffled"})
+    prose_train = rows(prose.train)
+    toy_train = rows(toyworld.documents(world, bc.toy_train_docs, bc.seed + 1))
+    train = data.shuffled_rows(torch_cat(prose_train, toy_train), bc.seed + 3)
+    data.save_tokens(train, p["train_rows"])
+    return {"train_rows_prose": prose_train.shape[0], "train_rows_toy": toy_train.shape[0],
+            "eval_rows": ev.shape[0], "calibration_rows": calib.shape[0]}
+
+
+def torch_cat(*rows):
+    import torch
+
+    return torch.cat(rows, dim=0)
+
+
+def stage_model(bc: BuildConfig, out: Path, fresh: bool) -> dict:
+    from safetensors.torch import save_file
+
+    from saeviz.embedded import data
+    from saeviz.embedded.tokenizer import load_tokenizer
+    from saeviz.embedded.train_model import MODEL_CONFIG, TrainConfig, train
+
+    p = _paths(out)
+    tc = TrainConfig(tokens=bc.model_tokens, seed=bc.seed)
+    model, losses, secs = train(data.read_tokens(p["train_rows"]), load_tokenizer(p["tokenizer"]), tc,
+                                p["ckpt"], fresh=fresh)
+    p["model"].mkdir(parents=True, exist_ok=True)
+    (p["model"] / "config.json").write_text(json.dumps(MODEL_CONFIG, indent=1, sort_keys=True))
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(p["model"] / "model.safetensors"))
+    (p["model"] / "training.json").write_text(json.dumps(
+        {"train_config": asdict(tc), "final_train_loss": sum(losses[-50:]) / len(losses[-50:]),
+         "loss_every_50_steps": losses[::50]}, indent=1))
+    return {"final_train_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4)}
+
+
+def stage_saes(bc: BuildConfig, out: Path, fresh: bool) -> dict:
+    from saeviz.embedded.train_saes import train_all_saes
+
+    return train_all_saes(out, _paths(out)["train_rows"], bc.sae_tokens, bc.seed, CACHE_DIR, fresh)
+
+
+STAGE_FNS = {"corpus": stage_corpus, "tokenizer": stage_tokenizer, "data": stage_data,
+             "model": stage_model, "saes": stage_saes}
+
+
+def write_manifest(out: Path, bc: BuildConfig, stage_info: dict) -> dict:
+    """sha256 of every asset file, plus build config, per-stage timings and figures."""
+    path = out / "manifest.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    files = {str(f.relative_to(out)): sha256(f) for f in sorted(out.rglob("*"))
+             if f.is_file() and f.name != "manifest.json"}
+    stages = {**old.get("stages", {}), **stage_info}
+    manifest = {"files": files, "build_config": asdict(bc), "stages": stages,
+                "total_bytes": sum((out / f).stat().st_size for f in files),
+                "figures": old.get("figures", {})}
+    path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    return manifest
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="saeviz build-embedded", description=__doc__.splitlines()[0])
+    ap.add_argument("--stage", choices=(*STAGES, "all"), default="all")
+    ap.add_argument("--out", type=Path, default=ASSETS_DIR, help="assets directory to write")
+    ap.add_argument("--fresh", action="store_true", help="ignore checkpoints in cache/embedded-build")
+    ap.add_argument("--from-packages", action="store_true",
+                    help="regenerate the prose corpus from Debian's bible-kjv and fortunes packages")
+    ap.add_argument("--model-tokens", type=int, default=BuildConfig.model_tokens)
+    ap.add_argument("--sae-tokens", type=int, default=BuildConfig.sae_tokens)
+    ap.add_argument("--toy-train-docs", type=int, default=BuildConfig.toy_train_docs)
+    ap.add_argument("--seed", type=int, default=BuildConfig.seed)
+    ap.add_argument("--no-report", action="store_true", help="skip measuring the figures at the end")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parse(argv)
+    bc = replace(BuildConfig(), seed=a.seed, model_tokens=a.model_tokens, sae_tokens=a.sae_tokens,
+                 toy_train_docs=a.toy_train_docs, from_packages=a.from_packages)
+    stages = STAGES if a.stage == "all" else (a.stage,)
+    info = {}
+    for stage in stages:
+        t0 = time.time()
+        print(f"== stage {stage}", flush=True)
+        res = STAGE_FNS[stage](bc, a.out, a.fresh)
+        info[stage] = {**res, "seconds": round(time.time() - t0, 1)}
+        print(f"   {stage}: {info[stage]}", flush=True)
+    manifest = write_manifest(a.out, bc, info)
+    if not a.no_report and (a.out / "model" / "model.safetensors").exists():
+        from saeviz.embedded import report
+
+        manifest["figures"] = report.measure(a.out)
+        (a.out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        print(report.format_figures(manifest["figures"]))
+    print(f"assets: {manifest['total_bytes'] / 1e6:.1f} MB in {len(manifest['files'])} files under {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

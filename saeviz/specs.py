@@ -1,0 +1,243 @@
+"""Frozen specs: every computation in saeviz is a pure function of one of these plus its inputs.
+
+A spec validates itself on construction (``ValueError`` with a message that says what to change)
+and hashes to a stable key (``spec_key``) that the cache stores results under, so the dashboard,
+the CLI and the tests ask for the same thing in the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+EMBEDDED = "embedded"
+SITES = ("attn", "mlp", "resid")
+PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
+
+
+def _help(text: str, **kwargs):
+    """A dataclass field whose help text doubles as the widget/CLI help."""
+    return field(metadata={"help": text}, **kwargs)
+
+
+def spec_key(spec) -> str:
+    """Stable 16-hex key of a spec: same fields, same key, across processes and machines."""
+    payload = {"type": type(spec).__name__, **dataclasses.asdict(spec)}
+    blob = json.dumps(payload, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def spec_help(spec_cls, name: str) -> str:
+    for f in dataclasses.fields(spec_cls):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)
+
+
+def _check_fraction(name: str, value: float, upper_inclusive: bool = False) -> None:
+    ok = 0.0 <= value <= 1.0 if upper_inclusive else 0.0 <= value < 1.0
+    if not ok:
+        bound = "[0, 1]" if upper_inclusive else "[0, 1)"
+        raise ValueError(f"{name}={value!r} must be a fraction in {bound}, e.g. 0.5 for 50%.")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which language model to load through transformer_lens."""
+
+    name: str = _help(
+        "'embedded' (the model shipped with saeviz), a transformer_lens model name "
+        "(gpt2-small, gemma-2-2b, pythia-70m-deduped, ...) or a local Hugging Face checkpoint directory.",
+        default=EMBEDDED,
+    )
+    device: str = _help("'auto' (CUDA when present, else CPU), 'cpu', 'cuda', 'cuda:1', 'mps'.", default="auto")
+    dtype: str = _help("Weights dtype: float32, float16 or bfloat16.", default="float32")
+
+    def __post_init__(self):
+        if not self.name or not self.name.strip():
+            raise ValueError("ModelSpec.name is empty: use 'embedded', a transformer_lens model name or a checkpoint directory.")
+        if self.dtype not in ("float32", "float16", "bfloat16"):
+            raise ValueError(f"ModelSpec.dtype={self.dtype!r}: use float32, float16 or bfloat16.")
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.name == EMBEDDED
+
+    @property
+    def is_local_dir(self) -> bool:
+        return not self.is_embedded and Path(self.name).expanduser().is_dir()
+
+
+@dataclass(frozen=True)
+class SaeSpec:
+    """Which SAE to load through sae_lens.
+
+    ``release`` is 'embedded', a sae_lens pretrained release, or a local directory in sae_lens'
+    format (then ``sae_id`` is None). Embedded SAE ids are '{site}/layer_{l}', e.g. 'resid/layer_3'.
+    """
+
+    release: str = _help("'embedded', a sae_lens release (gpt2-small-res-jb, ...) or a local SAE directory.")
+    sae_id: str | None = _help("The SAE id inside the release, e.g. 'blocks.8.hook_resid_pre'; None for a directory.", default=None)
+
+    def __post_init__(self):
+        if not self.release:
+            raise ValueError("SaeSpec.release is empty: give 'embedded', a sae_lens release or a directory.")
+        if self.sae_id is None and not self.is_local_dir:
+            raise ValueError(
+                f"SAE {self.release!r} names no SAE id and is not a directory: write RELEASE/SAE_ID "
+                "(e.g. gpt2-small-res-jb/blocks.8.hook_resid_pre, embedded/resid/layer_3) or a path to a sae_lens SAE directory."
+            )
+        if self.release == EMBEDDED:
+            self.embedded_site_layer()  # validates the id's shape
+
+    @classmethod
+    def parse(cls, text: str) -> "SaeSpec":
+        """'RELEASE/SAE_ID' or a directory (checked first, so local paths with slashes work)."""
+        text = text.strip()
+        if Path(text).expanduser().is_dir():
+            return cls(release=str(Path(text).expanduser()), sae_id=None)
+        release, sep, sae_id = text.partition("/")
+        if not sep or not sae_id:
+            raise ValueError(
+                f"SAE {text!r} is neither an existing directory nor RELEASE/SAE_ID "
+                "(e.g. gpt2-small-res-jb/blocks.8.hook_resid_pre or embedded/resid/layer_3)."
+            )
+        return cls(release=release, sae_id=sae_id)
+
+    @classmethod
+    def embedded(cls, site: str, layer: int) -> "SaeSpec":
+        return cls(release=EMBEDDED, sae_id=f"{site}/layer_{layer}")
+
+    @property
+    def is_local_dir(self) -> bool:
+        return self.sae_id is None and Path(self.release).expanduser().is_dir()
+
+    def embedded_site_layer(self) -> tuple[str, int]:
+        site, _, layer = (self.sae_id or "").partition("/layer_")
+        if site not in SITES or not layer.isdigit():
+            raise ValueError(
+                f"Embedded SAE id {self.sae_id!r} should look like '<site>/layer_<n>' with site in {SITES}, e.g. 'resid/layer_2'."
+            )
+        return site, int(layer)
+
+    def label(self) -> str:
+        return self.release if self.sae_id is None else f"{self.release}/{self.sae_id}"
+
+
+def _freeze_layer_map(value) -> tuple[tuple[int, float], ...]:
+    """Per-layer overrides as a sorted tuple of (layer, value) so the spec stays hashable."""
+    items = value.items() if isinstance(value, dict) else value
+    return tuple(sorted((int(k), float(v)) for k, v in items))
+
+
+@dataclass(frozen=True)
+class CompressSpec:
+    """How to compress the language model (see ``saeviz.compress.COMPRESSORS`` for methods)."""
+
+    method: str = _help("Compression method: dense, wanda, magnitude, magnitude_global, rtn (round-to-nearest quantization).", default="wanda")
+    sparsity: float = _help("Fraction of weights removed in every layer without its own setting (pruning methods).", default=0.5)
+    layer_sparsity: tuple[tuple[int, float], ...] = _help("Per-layer overrides: ((layer, sparsity), ...) or a dict.", default=())
+    matrices: tuple[str, ...] = _help("Which matrices to compress, out of W_Q, W_K, W_V, W_O, W_in, W_out.", default=PRUNABLE_MATRICES)
+    n_m: tuple[int, int] | None = _help("Semi-structured N:M pattern: keep N of every M consecutive inputs in a row, e.g. (2, 4). Overrides sparsity.", default=None)
+    n_calibration: int = _help("Calibration sequences for activation-aware methods (WANDA's default is 128).", default=128)
+    sequential: bool = _help("Layer-sequential calibration: layer l's inputs come from the model whose layers < l are already compressed.", default=True)
+    bits: int = _help("Quantization bits for rtn: 8 or 4.", default=8)
+    group_size: int = _help("Quantization group size along each row's inputs (0: one group per row).", default=128)
+    symmetric: bool = _help("Symmetric (zero-point free) quantization; False for asymmetric min/max.", default=True)
+
+    def __post_init__(self):
+        object.__setattr__(self, "layer_sparsity", _freeze_layer_map(self.layer_sparsity))
+        object.__setattr__(self, "matrices", tuple(self.matrices))
+        if self.n_m is not None:
+            object.__setattr__(self, "n_m", tuple(int(v) for v in self.n_m))
+        _check_fraction("sparsity", self.sparsity)
+        for layer, s in self.layer_sparsity:
+            _check_fraction(f"layer_sparsity[{layer}]", s)
+            if layer < 0:
+                raise ValueError(f"layer_sparsity has layer {layer}: layers are numbered from 0.")
+        bad = [m for m in self.matrices if m not in PRUNABLE_MATRICES]
+        if bad or not self.matrices:
+            raise ValueError(f"matrices {bad or '()'} not understood: choose from {PRUNABLE_MATRICES}.")
+        if self.n_m is not None:
+            n, m = self.n_m
+            if len(self.n_m) != 2 or not 0 < n < m:
+                raise ValueError(f"n_m={self.n_m!r}: give (N, M) with 0 < N < M, e.g. (2, 4) or (4, 8).")
+        if self.n_calibration < 1:
+            raise ValueError(f"n_calibration={self.n_calibration}: need at least 1 calibration sequence (128 is WANDA's default).")
+        if self.bits not in (2, 3, 4, 8):
+            raise ValueError(f"bits={self.bits}: round-to-nearest supports 8, 4, 3 or 2 bits.")
+        if self.group_size < 0:
+            raise ValueError(f"group_size={self.group_size}: use 0 (per row) or a positive group size such as 128.")
+
+    def sparsity_for(self, layer: int) -> float:
+        return dict(self.layer_sparsity).get(layer, self.sparsity)
+
+    def label(self) -> str:
+        if self.method == "dense":
+            return "dense"
+        if self.method == "rtn":
+            kind = "sym" if self.symmetric else "asym"
+            return f"rtn-int{self.bits}-g{self.group_size}-{kind}"
+        amount = f"{self.n_m[0]}:{self.n_m[1]}" if self.n_m else f"{self.sparsity:.0%}"
+        extra = "+layers" if self.layer_sparsity else ""
+        return f"{self.method}-{amount}{extra}"
+
+
+DENSE = CompressSpec(method="dense", sparsity=0.0)
+
+
+@dataclass(frozen=True)
+class SaePruneSpec:
+    """How to prune an SAE's own encoder and decoder weights."""
+
+    method: str = _help("magnitude or wanda (|W| times the norm of each weight's input activations).", default="wanda")
+    sparsity: float = _help("Fraction of W_enc and W_dec weights removed.", default=0.25)
+    matrices: tuple[str, ...] = _help("Which SAE matrices to prune: W_enc, W_dec.", default=("W_enc", "W_dec"))
+    n_calibration_tokens: int = _help("Tokens of compressed-model activations used for WANDA input norms.", default=16384)
+
+    def __post_init__(self):
+        object.__setattr__(self, "matrices", tuple(self.matrices))
+        _check_fraction("SAE sparsity", self.sparsity)
+        bad = [m for m in self.matrices if m not in ("W_enc", "W_dec")]
+        if bad or not self.matrices:
+            raise ValueError(f"SAE matrices {bad or '()'} not understood: choose from W_enc, W_dec.")
+        if self.n_calibration_tokens < 1:
+            raise ValueError("n_calibration_tokens must be positive.")
+
+
+DEFAULT_SAE_SWEEP = (0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Retraining an SAE from scratch on a (compressed) model's activations through sae_lens."""
+
+    training_tokens: int = _help("Token budget of the training run.", default=1_000_000)
+    lr: float = _help("Adam learning rate.", default=3e-4)
+    batch_size_tokens: int = _help("Tokens per optimisation step.", default=2048)
+    context_size: int = _help("Tokens per sequence fed to the model.", default=128)
+    seed: int = _help("Random seed of initialisation and data order.", default=0)
+    checkpoints: int = _help("Checkpoints written during training (resume points).", default=4)
+
+    def __post_init__(self):
+        if self.training_tokens < self.batch_size_tokens:
+            raise ValueError(f"training_tokens={self.training_tokens} is below one batch ({self.batch_size_tokens}): raise it.")
+        if not 0 < self.lr < 1:
+            raise ValueError(f"lr={self.lr}: use a learning rate between 0 and 1, e.g. 3e-4.")
+
+
+# The paper's three activation sites, addressed by transformer_lens hook name.
+SITE_HOOKS = {
+    "attn": "blocks.{layer}.attn.hook_z",
+    "mlp": "blocks.{layer}.hook_mlp_out",
+    "resid": "blocks.{layer}.hook_resid_post",
+}
+
+
+def site_hook(site: str, layer: int) -> str:
+    if site not in SITE_HOOKS:
+        raise ValueError(f"Unknown site {site!r}: choose from {tuple(SITE_HOOKS)}.")
+    return SITE_HOOKS[site].format(layer=layer)

@@ -1,0 +1,60 @@
+"""Shared fixtures: tiny in-process models and SAEs, built once per session, copied per test."""
+
+import copy
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="session")
+def _tiny_model_master():
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(
+        n_layers=2, d_model=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=100, n_ctx=16,
+        act_fn="gelu", normalization_type="LN", seed=0, device="cpu",
+    )
+    model = HookedTransformer(cfg)
+    model.eval()
+    return model
+
+
+@pytest.fixture
+def tiny_model(_tiny_model_master):
+    """A 2-layer d_model=32 HookedTransformer with random weights (a fresh copy per test)."""
+    return copy.deepcopy(_tiny_model_master)
+
+
+@pytest.fixture
+def tiny_tokens():
+    """8 sequences of 16 random token ids in the tiny model's vocabulary."""
+    gen = torch.Generator().manual_seed(0)
+    return torch.randint(0, 100, (8, 16), generator=gen)
+
+
+SAE_ARCHITECTURES = ("standard", "topk", "jumprelu")
+
+
+def build_sae(arch: str, d_in: int, d_sae: int, hook_name: str, seed: int = 0, **cfg_kwargs):
+    """A sae_lens SAE of the given architecture with random (non-trivial) weights."""
+    from sae_lens import JumpReLUSAE, JumpReLUSAEConfig, StandardSAE, StandardSAEConfig, TopKSAE, TopKSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    classes = {
+        "standard": (StandardSAE, StandardSAEConfig, {}),
+        "topk": (TopKSAE, TopKSAEConfig, {"k": 8}),
+        "jumprelu": (JumpReLUSAE, JumpReLUSAEConfig, {}),
+    }
+    sae_cls, cfg_cls, extra = classes[arch]
+    meta = SAEMetadata(hook_name=hook_name, model_name="tiny", context_size=16, prepend_bos=True)
+    sae = sae_cls(cfg_cls(d_in=d_in, d_sae=d_sae, metadata=meta, **{**extra, **cfg_kwargs}))
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sae.named_parameters():
+            param.copy_(torch.randn(param.shape, generator=gen) * 0.1 + (0.05 if name == "threshold" else 0.0))
+    return sae
+
+
+@pytest.fixture
+def make_sae():
+    return build_sae
