@@ -221,6 +221,10 @@ class TrainSpec:
     context_size: int = _help("Tokens per sequence fed to the model.", default=128)
     seed: int = _help("Random seed of initialisation and data order.", default=0)
     checkpoints: int = _help("Checkpoints written during training (resume points).", default=4)
+    sparsity_coefficient: float | None = _help(
+        "L1 (standard) or L0 (jumprelu) penalty; None takes the architecture's default. TopK SAEs keep the pretrained k.",
+        default=None,
+    )
 
     def __post_init__(self):
         if self.training_tokens < self.batch_size_tokens:
