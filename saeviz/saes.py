@@ -27,6 +27,17 @@ def load_sae(spec: SaeSpec, device: str = "auto"):
     else:
         sae = _load_release(spec.release, spec.sae_id, device)
     sae.eval()
+    return flat_inputs(sae)
+
+
+def flat_inputs(sae):
+    """saeviz feeds every SAE 2-D [tokens, d_in] activations, flattening hook_z heads itself.
+
+    sae_lens' own hook_z reshaping would misread an already flat [tokens, n_heads * d_head] batch
+    as [heads, d_head], so it stays off (cfg.reshape_activations keeps its value for saving).
+    """
+    if getattr(sae, "hook_z_reshaping_mode", False):
+        sae.turn_off_forward_pass_hook_z_reshaping()
     return sae
 
 
@@ -116,10 +127,10 @@ def check_compatible(model, sae) -> None:
                 f"The SAE on {hook} reads one head (d_in={sae.cfg.d_in}); saeviz analyses attention SAEs on all heads "
                 f"flattened (d_in = n_heads * d_head = {width})."
             )
-        if sae.cfg.d_in == width and sae.cfg.reshape_activations != "hook_z":
-            # hook_z is [batch, pos, head, d_head]; a whole-layer SAE must see it flattened.
+        if sae.cfg.d_in == width:
+            # hook_z is [batch, pos, head, d_head]: record that this SAE reads it flattened (for saving)
             sae.cfg.reshape_activations = "hook_z"
-            sae.turn_on_forward_pass_hook_z_reshaping()
+            flat_inputs(sae)
     if sae.cfg.d_in != width:
         raise CompatibilityError(
             f"The SAE expects d_in={sae.cfg.d_in} but {model.cfg.model_name!r} has width {width} at {hook}: "

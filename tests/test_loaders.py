@@ -110,9 +110,11 @@ def test_attention_sae_reads_flattened_heads(tmp_path, make_sae, tiny_model, tin
     check_compatible(tiny_model, loaded)
     _, cache = tiny_model.run_with_cache(tiny_tokens, names_filter=["blocks.0.attn.hook_z"])
     z = cache["blocks.0.attn.hook_z"]  # [batch, pos, head, d_head]
-    feats = loaded.encode(z)
+    feats = loaded.encode(z.flatten(-2))  # saeviz flattens heads itself
     assert feats.shape == (8, 16, 64)
+    assert loaded.cfg.reshape_activations == "hook_z"
     assert torch.allclose(feats, sae.encode(z.flatten(-2)))
+    assert torch.allclose(loaded.encode(z.flatten(-2)[0]), feats[0])  # a flat 2-D batch is not misread
 
 
 def test_per_head_attention_sae_is_refused(make_sae, tiny_model):
