@@ -245,3 +245,40 @@ def site_hook(site: str, layer: int) -> str:
     if site not in SITE_HOOKS:
         raise ValueError(f"Unknown site {site!r}: choose from {tuple(SITE_HOOKS)}.")
     return SITE_HOOKS[site].format(layer=layer)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How SAE variants are evaluated on a (compressed) model."""
+
+    n_sequences: int = _help("Evaluation sequences taken from the evaluation split.", default=64)
+    batch_size: int = _help("Sequences per forward pass.", default=16)
+    downstream: bool = _help("Also splice the SAE into the model: CE loss, KL divergence, CE-loss score.", default=True)
+
+    def __post_init__(self):
+        if self.n_sequences < 1 or self.batch_size < 1:
+            raise ValueError("EvalSpec needs n_sequences >= 1 and batch_size >= 1.")
+
+
+@dataclass(frozen=True)
+class BestRule:
+    """How 'PrunedBest' is chosen from an SAE sparsity sweep, against the retrained SAE.
+
+    The paper picks 'the level (at least 25%) at which the pruned SAE achieves reconstruction loss
+    comparable to its trained counterpart'. Among sparsities >= min_sparsity whose loss is within
+    ``tolerance`` (relative) of the retrained SAE's, ``pick='largest'`` takes the most compressed one
+    (the point of pruning), ``'smallest'`` the least. With none within tolerance, or no retrained
+    SAE, the sparsity >= min_sparsity with the lowest loss is taken and marked as such.
+    """
+
+    min_sparsity: float = _help("Smallest SAE sparsity PrunedBest may take.", default=0.25)
+    tolerance: float = _help("Allowed relative excess of the pruned SAE's loss over the retrained SAE's.", default=0.10)
+    metric: str = _help("Loss the rule compares (lower is better).", default="mse")
+    pick: str = _help("'largest' or 'smallest' qualifying sparsity.", default="largest")
+
+    def __post_init__(self):
+        _check_fraction("min_sparsity", self.min_sparsity)
+        if self.tolerance < 0:
+            raise ValueError("BestRule.tolerance must be >= 0 (0.1 means within 10% of the retrained SAE's loss).")
+        if self.pick not in ("largest", "smallest"):
+            raise ValueError("BestRule.pick must be 'largest' or 'smallest'.")

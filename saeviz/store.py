@@ -1,11 +1,44 @@
-"""The cache: one DuckDB file (plus array files) under cache/, the only module that knows SQL."""
+"""The cache: one DuckDB file plus safetensors arrays under cache/; the only module that knows SQL.
+
+DuckDB admits one read-write process or many read-only ones, never both. Every access here is a
+short-lived connection guarded by an advisory file lock (shared for reads, exclusive for writes)
+and, inside a process, by a thread lock (Streamlit serves sessions from threads). So a CLI sweep
+and an open dashboard share one cache: each waits at most a write's few milliseconds. Arrays live
+in their own files, written atomically, and are read without touching the database.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
+import torch
+
+from saeviz.errors import SaevizError
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS metrics (
+    run_key VARCHAR, model VARCHAR, compression VARCHAR, site VARCHAR, layer INTEGER,
+    variant VARCHAR, sae_sparsity DOUBLE, metric VARCHAR, value DOUBLE, created TIMESTAMP,
+    PRIMARY KEY (run_key, metric));
+CREATE TABLE IF NOT EXISTS compress_stats (
+    compress_key VARCHAR, model VARCHAR, compression VARCHAR, layer INTEGER, matrix VARCHAR,
+    sparsity DOUBLE, quant_error DOUBLE, PRIMARY KEY (compress_key, layer, matrix));
+CREATE TABLE IF NOT EXISTS timings (
+    job_key VARCHAR PRIMARY KEY, kind VARCHAR, label VARCHAR, seconds DOUBLE, tokens BIGINT, created TIMESTAMP);
+CREATE TABLE IF NOT EXISTS artifacts (
+    kind VARCHAR, key VARCHAR, path VARCHAR, meta VARCHAR, created TIMESTAMP, PRIMARY KEY (kind, key));
+"""
+METRIC_COLUMNS = ["run_key", "model", "compression", "site", "layer", "variant", "sae_sparsity", "metric", "value"]
 
 
 def cache_dir() -> Path:
@@ -18,3 +51,141 @@ def cache_size_bytes(root: Path | None = None) -> int:
     if not root.exists():
         return 0
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+class CacheBusy(SaevizError):
+    pass
+
+
+class Store:
+    """Keyed reads and writes of results; safe across threads and processes."""
+
+    def __init__(self, root: Path | None = None, lock_timeout_s: float = 120.0):
+        self.root = Path(root or cache_dir())
+        self.db_path = self.root / "saeviz.duckdb"
+        self.lock_timeout_s = lock_timeout_s
+        self._thread_lock = _THREAD_LOCKS.setdefault(str(self.db_path), threading.RLock())
+
+    # --- connections -----------------------------------------------------------------------
+    @contextmanager
+    def _connect(self, write: bool):
+        import duckdb
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self.root / "saeviz.lock", "a+") as lock_file:
+            self._flock(lock_file, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
+            try:
+                if not write and not self.db_path.exists():
+                    yield None
+                    return
+                con = duckdb.connect(str(self.db_path), read_only=not write)
+                try:
+                    if write:
+                        con.execute(SCHEMA)
+                    yield con
+                finally:
+                    con.close()
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _flock(self, lock_file, mode: int) -> None:
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                fcntl.flock(lock_file, mode | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CacheBusy(f"The cache {self.db_path} stayed locked by another process for {self.lock_timeout_s:.0f} s; "
+                                    "wait for it to finish or point SAEVIZ_CACHE_DIR elsewhere.") from None
+                time.sleep(0.02)
+
+    def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        with self._connect(write=False) as con:
+            if con is None:
+                return pd.DataFrame()
+            try:
+                return con.execute(sql, params or []).df()
+            except Exception as exc:  # a fresh file without the table yet
+                if "does not exist" in str(exc):
+                    return pd.DataFrame()
+                raise
+
+    # --- metrics ----------------------------------------------------------------------------
+    def put_metrics(self, run: dict, values: dict[str, float]) -> None:
+        """One run (model, compression, site, layer, variant, sae_sparsity, run_key) and its metric values."""
+        rows = [[run.get(c) for c in METRIC_COLUMNS[:-2]] + [name, float(v)] for name, v in values.items()]
+        with self._connect(write=True) as con:
+            con.executemany(
+                f"INSERT OR REPLACE INTO metrics ({', '.join(METRIC_COLUMNS)}, created) VALUES ({', '.join('?' * len(METRIC_COLUMNS))}, now())",
+                rows,
+            )
+
+    def has_run(self, run_key: str) -> bool:
+        return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0
+
+    def run_metrics(self, run_key: str) -> dict[str, float]:
+        df = self._query("SELECT metric, value FROM metrics WHERE run_key = ?", [run_key])
+        return dict(zip(df["metric"], df["value"])) if len(df) else {}
+
+    def metrics(self, **filters) -> pd.DataFrame:
+        """Metric rows (long format), filtered by equality on any metric column."""
+        bad = set(filters) - set(METRIC_COLUMNS)
+        if bad:
+            raise ValueError(f"Cannot filter metrics by {sorted(bad)}; columns: {METRIC_COLUMNS}.")
+        where = " AND ".join(f"{k} = ?" for k in filters) or "TRUE"
+        df = self._query(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE {where} ORDER BY site, layer, variant, sae_sparsity", list(filters.values()))
+        return df if len(df) else pd.DataFrame(columns=METRIC_COLUMNS)
+
+    def metrics_for_runs(self, run_keys: list[str]) -> pd.DataFrame:
+        if not run_keys:
+            return pd.DataFrame(columns=METRIC_COLUMNS)
+        df = self._query(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE list_contains(?, run_key) "
+                         "ORDER BY site NULLS FIRST, layer, variant, sae_sparsity, metric", [list(dict.fromkeys(run_keys))])
+        return df if len(df) else pd.DataFrame(columns=METRIC_COLUMNS)
+
+    # --- compression reports and timings ------------------------------------------------------
+    def put_compress_stats(self, rows: list[dict]) -> None:
+        cols = ["compress_key", "model", "compression", "layer", "matrix", "sparsity", "quant_error"]
+        with self._connect(write=True) as con:
+            con.executemany(f"INSERT OR REPLACE INTO compress_stats VALUES ({', '.join('?' * len(cols))})",
+                            [[r.get(c) for c in cols] for r in rows])
+
+    def compress_stats(self, compress_key: str) -> pd.DataFrame:
+        return self._query("SELECT * FROM compress_stats WHERE compress_key = ? ORDER BY layer, matrix", [compress_key])
+
+    def put_timing(self, job_key: str, kind: str, label: str, seconds: float, tokens: int = 0) -> None:
+        with self._connect(write=True) as con:
+            con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())", [job_key, kind, label, seconds, tokens])
+
+    def timings(self, kind: str | None = None) -> pd.DataFrame:
+        if kind is None:
+            return self._query("SELECT * FROM timings ORDER BY created")
+        return self._query("SELECT * FROM timings WHERE kind = ? ORDER BY created", [kind])
+
+    # --- arrays -----------------------------------------------------------------------------
+    def array_path(self, kind: str, key: str) -> Path:
+        return self.root / "arrays" / kind / f"{key}.safetensors"
+
+    def put_tensors(self, kind: str, key: str, tensors: dict[str, torch.Tensor], meta: dict | None = None) -> Path:
+        from safetensors.torch import save_file
+
+        path = self.array_path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        os.replace(tmp, path)  # atomic: readers see the whole file or none
+        with self._connect(write=True) as con:
+            con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
+                        [kind, key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])
+        return path
+
+    def get_tensors(self, kind: str, key: str) -> dict[str, torch.Tensor] | None:
+        from safetensors.torch import load_file
+
+        path = self.array_path(kind, key)
+        return load_file(str(path)) if path.is_file() else None
+
+    def sae_dir(self, key: str) -> Path:
+        """Where a trained SAE of this key lives, in sae_lens' folder format."""
+        return self.root / "saes" / key

@@ -1,0 +1,178 @@
+"""The paper's experiment for one model: compressed variants, cached activations, SAE variants, metrics.
+
+A Workbench is the I/O shell around saeviz's pure functions: it loads once, memoises in memory,
+and reads/writes every result through the Store under keys derived from the specs, so a repeated
+request (from the CLI, the dashboard or a test) is served without running the model again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import torch
+
+from saeviz.compress import apply_masks, ce_loss, compress_model
+from saeviz.data import load_split
+from saeviz.evaluate import evaluate_sae
+from saeviz.jobs import Progress
+from saeviz.sae_prune import apply_sae_masks, prune_sae
+from saeviz.specs import EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
+from saeviz.store import Store
+
+
+def combine_keys(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"
+
+
+class Workbench:
+    """Everything computed for one model, cached; inject ``model``/``tokens`` to reuse loaded ones (tests)."""
+
+    def __init__(self, model_spec: ModelSpec, store: Store | None = None, *, tokens_source: str = EMBEDDED,
+                 sae_template: str = EMBEDDED_SAE_TEMPLATE, model=None, tokens: dict | None = None):
+        self.model_spec, self.store = model_spec, store or Store()
+        self.tokens_source, self.sae_template = tokens_source, sae_template
+        self._base, self._tokens = model, dict(tokens or {})
+        self._models, self._saes = {}, {}
+        self.run_keys: list[str] = []  # every run this workbench computed or read, in order
+        self.model_key = spec_key(model_spec)
+
+    # --- inputs ---------------------------------------------------------------------------------
+    @property
+    def base_model(self):
+        if self._base is None:
+            from saeviz.models import load_model
+
+            self._base = load_model(self.model_spec)
+        return self._base
+
+    def tokens(self, split: str) -> torch.Tensor:
+        if split not in self._tokens:
+            self._tokens[split] = load_split(self.tokens_source, split)
+        return self._tokens[split]
+
+    def sae_spec(self, site: str, layer: int) -> SaeSpec:
+        return SaeSpec.parse(self.sae_template.format(site=site, layer=layer))
+
+    def pretrained_sae(self, site: str, layer: int):
+        if (site, layer) not in self._saes:
+            from saeviz.saes import check_compatible, load_sae
+
+            sae = load_sae(self.sae_spec(site, layer), device=str(self.base_model.cfg.device))
+            check_compatible(self.base_model, sae)
+            self._saes[site, layer] = sae
+        return self._saes[site, layer]
+
+    # --- compressed models --------------------------------------------------------------------
+    def compress_key(self, compress: CompressSpec) -> str:
+        return combine_keys(self.model_key, spec_key(compress), self.tokens_source)
+
+    def compressed(self, compress: CompressSpec, progress: Progress | None = None):
+        """The compressed model; pruning masks come from the cache when present (no calibration pass)."""
+        key = self.compress_key(compress)
+        if key in self._models:
+            return self._models[key]
+        masks = self.store.get_tensors("model_masks", key)
+        if compress.method == "dense":
+            model = self.base_model
+        elif masks is not None:
+            model = apply_masks(self.base_model, {_parse_matrix_key(k): v.bool() for k, v in masks.items()})
+        else:
+            model = self._compress_and_store(compress, key, progress)
+        self._models[key] = model
+        return model
+
+    def _compress_and_store(self, compress: CompressSpec, key: str, progress: Progress | None):
+        start = time.perf_counter()
+        result = compress_model(self.base_model, compress, self.tokens("calibration"), progress)
+        seconds = time.perf_counter() - start
+        if result.masks:
+            self.store.put_tensors("model_masks", key, {f"{layer}.{m}": mask for (layer, m), mask in result.masks.items()},
+                                   meta={"compression": compress.label()})
+        self.store.put_compress_stats([{**row, "compress_key": key, "model": self.model_spec.name, "compression": compress.label()}
+                                       for row in result.rows()])
+        self.store.put_timing(key, "compress", compress.label(), seconds)
+        return result.model
+
+    def model_ce(self, compress: CompressSpec, eval_spec: EvalSpec) -> float:
+        """Eval-set CE loss of a compressed model (cached)."""
+        run_key = combine_keys(self.compress_key(compress), "ce", spec_key(eval_spec))
+        self.run_keys.append(run_key)
+        cached = self.store.run_metrics(run_key)
+        if "ce_loss" not in cached:
+            ce = ce_loss(self.compressed(compress), self.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
+            self.store.put_metrics(self._run(run_key, compress, None, None, "model", None), {"ce_loss": ce})
+            cached = {"ce_loss": ce}
+        return cached["ce_loss"]
+
+    # --- activations -----------------------------------------------------------------------------
+    def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
+        """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached."""
+        from saeviz.activations import collect_activations
+
+        key = combine_keys(self.compress_key(compress), hook, split, n_sequences)
+        cached = self.store.get_tensors("acts", key)
+        if cached is not None:
+            return cached["acts"]
+        acts = collect_activations(self.compressed(compress), hook, self.tokens(split)[:n_sequences])
+        self.store.put_tensors("acts", key, {"acts": acts}, meta={"hook": hook, "split": split})
+        return acts
+
+    # --- SAE variants ---------------------------------------------------------------------------
+    def pruned_sae(self, compress: CompressSpec, site: str, layer: int, prune: SaePruneSpec):
+        """The pretrained SAE pruned with calibration activations of the compressed model (masks cached)."""
+        sae = self.pretrained_sae(site, layer)
+        if prune.sparsity == 0:
+            return sae
+        key = combine_keys(self.compress_key(compress), self.sae_spec(site, layer).label(), spec_key(prune))
+        masks = self.store.get_tensors("sae_masks", key)
+        if masks is None:
+            calib = self.activations(compress, site_hook(site, layer), "calibration", self.tokens("calibration").shape[0])
+            masks = prune_sae(sae, prune, calib).masks
+            self.store.put_tensors("sae_masks", key, masks, meta={"sparsity": prune.sparsity})
+        return apply_sae_masks(sae, {k: v.bool() for k, v in masks.items()})
+
+    def retrained_sae(self, compress: CompressSpec, site: str, layer: int, train: TrainSpec, progress: Progress | None = None):
+        """An SAE trained from scratch on the compressed model at this site (saved and resumed in the cache)."""
+        from saeviz.saes import load_sae_dir
+        from saeviz.train import retrain_like
+
+        key = combine_keys(self.compress_key(compress), self.sae_spec(site, layer).label(), spec_key(train))
+        final = self.store.sae_dir(key) / "final"
+        if (final / "cfg.json").is_file():
+            return load_sae_dir(final, str(self.base_model.cfg.device))
+        result = retrain_like(self.pretrained_sae(site, layer), self.compressed(compress), self.tokens("train"),
+                              train, self.store.sae_dir(key), progress)
+        self.store.put_timing(key, "retrain", f"{compress.label()} {site} L{layer}", result.seconds, result.tokens)
+        return result.sae
+
+    # --- evaluation -------------------------------------------------------------------------------
+    def _run(self, run_key, compress, site, layer, variant, sae_sparsity) -> dict:
+        return {"run_key": run_key, "model": self.model_spec.name, "compression": compress.label(), "site": site,
+                "layer": layer, "variant": variant, "sae_sparsity": sae_sparsity}
+
+    def evaluate(self, compress: CompressSpec, site: str, layer: int, variant: str, make_sae, eval_spec: EvalSpec,
+                 variant_key: str = "", sae_sparsity: float | None = None) -> dict[str, float]:
+        """Metrics of one SAE variant at (site, layer) on the compressed model; cached by every spec involved."""
+        hook = site_hook(site, layer)
+        run_key = combine_keys(self.compress_key(compress), self.sae_spec(site, layer).label(), variant, variant_key, spec_key(eval_spec))
+        self.run_keys.append(run_key)
+        cached = self.store.run_metrics(run_key)
+        if cached:
+            return cached
+        acts = self.activations(compress, hook, "eval", eval_spec.n_sequences)
+        tokens = self.tokens("eval")[: eval_spec.n_sequences] if eval_spec.downstream else None
+        metrics = evaluate_sae(self.compressed(compress), make_sae(), hook, acts, tokens, eval_spec.batch_size)
+        self.store.put_metrics(self._run(run_key, compress, site, layer, variant, sae_sparsity), metrics)
+        return metrics
+
+
+def _parse_matrix_key(text: str) -> tuple[int, str]:
+    layer, matrix = text.split(".", 1)
+    return int(layer), matrix
+
+

@@ -1,0 +1,102 @@
+"""The paper's comparison for every (site, layer): dense reference, pretrained, pruned at each SAE
+sparsity, PrunedBest and retrained SAEs, all on the compressed model; resumable through the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from saeviz.experiment import Workbench
+from saeviz.jobs import Progress, report
+from saeviz.specs import (
+    DEFAULT_SAE_SWEEP, DENSE, SITES, BestRule, CompressSpec, EvalSpec, SaePruneSpec, TrainSpec, _help, spec_key,
+)
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Which units (site x layer) and SAE variants to compute for one compressed model."""
+
+    compression: CompressSpec = _help("How the model is compressed.", default_factory=CompressSpec)
+    sites: tuple[str, ...] = _help("Sites: attn (hook_z), mlp (hook_mlp_out), resid (hook_resid_post).", default=SITES)
+    layers: tuple[int, ...] = _help("Layers; empty means all.", default=())
+    sae_sparsities: tuple[float, ...] = _help("SAE sparsities of the pruning sweep.", default=DEFAULT_SAE_SWEEP)
+    sae_prune_method: str = _help("How the SAE is pruned: wanda or magnitude.", default="wanda")
+    retrain: TrainSpec | None = _help("Retrain an SAE on the compressed model (None: skip).", default=None)
+    eval: EvalSpec = _help("How every variant is evaluated.", default_factory=EvalSpec)
+    best: BestRule = _help("How PrunedBest is chosen.", default_factory=BestRule)
+
+    def __post_init__(self):
+        for name in ("sites", "layers", "sae_sparsities"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        bad = [s for s in self.sites if s not in SITES]
+        if bad or not self.sites:
+            raise ValueError(f"Sites {bad or '()'} not understood: choose from {SITES}.")
+        for s in self.sae_sparsities:
+            SaePruneSpec(method=self.sae_prune_method, sparsity=s)  # validates
+
+    def prune_spec(self, sparsity: float) -> SaePruneSpec:
+        return SaePruneSpec(method=self.sae_prune_method, sparsity=sparsity)
+
+
+def select_pruned_best(losses: dict[float, float], retrained_loss: float | None, rule: BestRule) -> tuple[float, bool]:
+    """(chosen SAE sparsity, whether it is within tolerance of the retrained SAE); see BestRule."""
+    eligible = {s: v for s, v in losses.items() if s >= rule.min_sparsity - 1e-12}
+    if not eligible:
+        raise ValueError(f"No swept SAE sparsity is >= {rule.min_sparsity}: add one to the sweep.")
+    if retrained_loss is not None:
+        within = [s for s, v in eligible.items() if v <= retrained_loss * (1 + rule.tolerance)]
+        if within:
+            return (max(within) if rule.pick == "largest" else min(within)), True
+    return min(eligible, key=eligible.get), False
+
+
+def _unit_steps(spec: SweepSpec) -> int:
+    return 2 + len(spec.sae_sparsities) + (1 if spec.retrain else 0)
+
+
+def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> None:
+    comp, ev = spec.compression, spec.eval
+    bench.evaluate(DENSE, site, layer, "dense", lambda: bench.pretrained_sae(site, layer), ev)
+    tick(f"{site} L{layer}: pretrained")
+    bench.evaluate(comp, site, layer, "pretrained", lambda: bench.pretrained_sae(site, layer), ev)
+    retrained_loss = None
+    if spec.retrain is not None:
+        tick(f"{site} L{layer}: retraining")
+        got = bench.evaluate(comp, site, layer, "retrained", lambda: bench.retrained_sae(comp, site, layer, spec.retrain), ev,
+                             variant_key=spec_key(spec.retrain))
+        retrained_loss = got[spec.best.metric]
+    losses = {}
+    for s in spec.sae_sparsities:
+        tick(f"{site} L{layer}: SAE pruned {s:.0%}")
+        prune = spec.prune_spec(s)
+        got = bench.evaluate(comp, site, layer, "pruned", lambda p=prune: bench.pruned_sae(comp, site, layer, p), ev,
+                             variant_key=spec_key(prune), sae_sparsity=s)
+        losses[s] = got[spec.best.metric]
+    best, within = select_pruned_best(losses, retrained_loss, spec.best)
+    prune = spec.prune_spec(best)
+    bench.evaluate(comp, site, layer, "pruned_best", lambda: bench.pruned_sae(comp, site, layer, prune), ev,
+                   variant_key=spec_key(prune) + spec_key(spec.best) + str(retrained_loss), sae_sparsity=best)
+    tick(f"{site} L{layer}: done (PrunedBest {best:.0%}{'' if within else ', none within tolerance'})")
+
+
+def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = None) -> pd.DataFrame:
+    """Compute (or read from the cache) every variant of every unit; returns their metric rows."""
+    layers = spec.layers or tuple(range(bench.base_model.cfg.n_layers))
+    units = [(site, layer) for layer in layers for site in spec.sites]
+    total = len(units) * _unit_steps(spec) + 2
+    done, first_run = 0, len(bench.run_keys)
+
+    def tick(message: str) -> None:
+        nonlocal done
+        done += 1
+        report(progress, done, total, message)
+
+    bench.model_ce(DENSE, spec.eval)
+    tick("dense model CE")
+    bench.model_ce(spec.compression, spec.eval)
+    tick(f"{spec.compression.label()} model CE")
+    for site, layer in units:
+        run_unit(bench, spec, site, layer, tick)
+    return bench.store.metrics_for_runs(bench.run_keys[first_run:])
