@@ -29,6 +29,35 @@ def _cmd_embedded_report(args) -> int:
     return report.main(args.rest) or 0
 
 
+def _add_engine_commands(sub) -> None:
+    from saeviz import cli_commands as c
+    from saeviz import cli_specs as o
+
+    compress = sub.add_parser("compress", help="Compress the model; print achieved sparsity per matrix and CE vs dense.")
+    o.add_model_options(compress), o.add_compress_options(compress), o.add_eval_options(compress)
+    compress.set_defaults(func=c.cmd_compress)
+
+    for name, func, text in (("prune-sae", c.cmd_prune_sae, "Prune one pretrained SAE; compare it with the unpruned one."),
+                             ("train-sae", c.cmd_train_sae, "Retrain one SAE on the compressed model (resumable).")):
+        cmd = sub.add_parser(name, help=text)
+        o.add_model_options(cmd), o.add_compress_options(cmd), o.add_eval_options(cmd)
+        cmd.add_argument("--site", required=True, choices=["attn", "mlp", "resid"])
+        cmd.add_argument("--layer", required=True, type=int)
+        cmd.add_argument("--out", help="Also save the resulting SAE to this folder (sae_lens format).")
+        if name == "prune-sae":
+            cmd.add_argument("--sae-sparsity", type=float, default=0.25)
+            cmd.add_argument("--sae-method", default="wanda")
+        else:
+            o.add_train_options(cmd, default_tokens=1_000_000)
+        cmd.set_defaults(func=func)
+
+    sweep = sub.add_parser("sweep", help="Layers x sites x SAE sparsities x variants on a compressed model (resumable).")
+    o.add_model_options(sweep), o.add_compress_options(sweep), o.add_eval_options(sweep)
+    o.add_sweep_options(sweep), o.add_train_options(sweep, default_tokens=0)
+    sweep.add_argument("--export", help="Write the computed rows to a .csv or .parquet file.")
+    sweep.set_defaults(func=c.cmd_sweep)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m saeviz", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -39,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--device", default="auto")
     info.set_defaults(func=_cmd_info)
 
+    _add_engine_commands(sub)
     for name, func, text in (
         ("build-embedded", _cmd_build_embedded, "Rebuild the embedded model, tokenizer, SAEs and data from scratch."),
         ("embedded-report", _cmd_embedded_report, "Measure the embedded default's figures (loss, toy-world accuracy, SAE quality)."),

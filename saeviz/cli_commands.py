@@ -1,0 +1,87 @@
+"""The compression-engine commands of `python -m saeviz`: compress, prune-sae, train-sae, sweep."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from saeviz.cli_specs import compress_spec, eval_spec, train_spec, workbench
+from saeviz.jobs import tqdm_progress
+from saeviz.specs import DENSE, SaePruneSpec, site_hook, spec_key
+
+SUMMARY_METRICS = ["mse", "explained_variance", "l0", "ce_loss_score", "kl_div"]
+
+
+def _wide(rows: pd.DataFrame) -> pd.DataFrame:
+    """Long metric rows -> one row per (site, layer, variant, sae_sparsity), summary metrics as columns."""
+    rows = rows.dropna(subset=["site"])
+    if rows.empty:
+        return rows
+    wide = rows.pivot_table(index=["site", "layer", "variant", "sae_sparsity"], columns="metric", values="value", dropna=False)
+    wide = wide.dropna(how="all")
+    return wide[[m for m in SUMMARY_METRICS if m in wide.columns]].reset_index()
+
+
+def cmd_compress(args) -> int:
+    bench, spec = workbench(args), compress_spec(args)
+    bench.compressed(spec, progress=tqdm_progress(f"compress {spec.label()}"))
+    stats = bench.store.compress_stats(bench.compress_key(spec))
+    if len(stats):
+        column = "quant_error" if spec.method == "rtn" else "sparsity"
+        print(f"{column} per layer and matrix ({spec.label()}):")
+        print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
+    ev = eval_spec(args)
+    dense, comp = bench.model_ce(DENSE, ev), bench.model_ce(spec, ev)
+    print(f"eval CE (nats, {ev.n_sequences} sequences): dense {dense:.4f}  {spec.label()} {comp:.4f}  (+{comp - dense:.4f})")
+    return 0
+
+
+def cmd_prune_sae(args) -> int:
+    bench, comp, ev = workbench(args), compress_spec(args), eval_spec(args)
+    prune = SaePruneSpec(method=args.sae_method, sparsity=args.sae_sparsity)
+    site, layer = args.site, args.layer
+    rows = {
+        "pretrained": bench.evaluate(comp, site, layer, "pretrained", lambda: bench.pretrained_sae(site, layer), ev),
+        f"pruned {prune.sparsity:.0%}": bench.evaluate(comp, site, layer, "pruned", lambda: bench.pruned_sae(comp, site, layer, prune),
+                                                       ev, variant_key=spec_key(prune), sae_sparsity=prune.sparsity),
+    }
+    print(f"{site_hook(site, layer)} on {comp.label()}:")
+    print(pd.DataFrame(rows).T[[m for m in SUMMARY_METRICS if m in next(iter(rows.values()))]].to_string())
+    if args.out:
+        bench.pruned_sae(comp, site, layer, prune).save_model(args.out)
+        print(f"pruned SAE saved to {args.out} (sae_lens format)")
+    return 0
+
+
+def cmd_train_sae(args) -> int:
+    bench, comp, ev, train = workbench(args), compress_spec(args), eval_spec(args), train_spec(args)
+    if train is None:
+        raise ValueError("--train-tokens must be positive for train-sae.")
+    site, layer = args.site, args.layer
+    sae = bench.retrained_sae(comp, site, layer, train, progress=tqdm_progress(f"train {site} L{layer}"))
+    metrics = bench.evaluate(comp, site, layer, "retrained", lambda: sae, ev, variant_key=spec_key(train))
+    print(pd.Series(metrics).round(5).to_string())
+    timing = bench.store.timings("retrain")
+    if len(timing):
+        last = timing.iloc[-1]
+        print(f"training wall time: {last['seconds']:.1f} s for {int(last['tokens']):,} tokens")
+    if args.out:
+        sae.save_model(args.out)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from saeviz.export import export_table
+    from saeviz.specs import BestRule
+    from saeviz.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(
+        compression=compress_spec(args), sites=tuple(s.strip() for s in args.sites.split(",")), layers=args.layers,
+        sae_sparsities=args.sae_sparsities, sae_prune_method=args.sae_method, retrain=train_spec(args),
+        eval=eval_spec(args), best=BestRule(tolerance=args.tolerance, pick=args.pick),
+    )
+    rows = run_sweep(workbench(args), spec, progress=tqdm_progress("sweep"))
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(_wide(rows).round(4).to_string(index=False))
+    if args.export:
+        print(f"wrote {export_table(rows, args.export)} ({len(rows)} rows)")
+    return 0

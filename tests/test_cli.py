@@ -1,0 +1,61 @@
+"""`python -m saeviz` end to end on a local GPT-2 checkpoint, local SAEs and a local token folder."""
+
+import pandas as pd
+import pytest
+import torch
+from conftest import build_sae
+from safetensors.torch import save_file
+
+from saeviz.cli import main
+
+HOOKS = {"attn": "blocks.{layer}.attn.hook_z", "mlp": "blocks.{layer}.hook_mlp_out", "resid": "blocks.{layer}.hook_resid_post"}
+
+
+@pytest.fixture
+def workspace(tmp_path, gpt2_checkpoint):
+    path, hf = gpt2_checkpoint
+    gen = torch.Generator().manual_seed(0)
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    for split, n in (("calibration", 8), ("eval", 8), ("train", 16)):
+        save_file({"input_ids": torch.randint(0, hf.config.vocab_size, (n, 16), generator=gen)}, str(tokens / f"{split}.safetensors"))
+    for site, hook in HOOKS.items():
+        for layer in range(2):
+            build_sae("jumprelu", 32, 64, hook.format(layer=layer)).save_model(tmp_path / "saes" / f"{site}_{layer}")
+    return [
+        "--model", str(path), "--tokens", str(tokens), "--sae-template", str(tmp_path / "saes" / "{site}_{layer}"),
+        "--cache-dir", str(tmp_path / "cache"), "--n-calibration", "8", "--eval-sequences", "8", "--device", "cpu",
+    ]
+
+
+def test_compress_then_sweep_with_export(workspace, tmp_path, capsys):
+    assert main(["compress", *workspace, "--method", "wanda", "--n-m", "2:4"]) == 0
+    out = capsys.readouterr().out
+    assert "W_in" in out and "dense" in out and "wanda-2:4" in out
+    assert "0.5" in out  # 2:4 is exactly 50% in every matrix
+    export = tmp_path / "rows.parquet"
+    assert main(["sweep", *workspace, "--layers", "1", "--sae-sparsities", "0,0.25,0.5", "--export", str(export)]) == 0
+    rows = pd.read_parquet(export)
+    assert set(rows.dropna(subset=["site"])["variant"]) == {"dense", "pretrained", "pruned", "pruned_best"}
+    assert "explained_variance" in capsys.readouterr().out
+
+
+def test_prune_sae_saves_a_sae_lens_folder(workspace, tmp_path):
+    out = tmp_path / "pruned"
+    assert main(["prune-sae", *workspace, "--site", "mlp", "--layer", "0", "--sae-sparsity", "0.5", "--out", str(out)]) == 0
+    from sae_lens import SAE
+
+    sae = SAE.load_from_disk(str(out))
+    assert float((sae.W_enc == 0).float().mean()) == 0.5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compress", "--n-m", "3:2"], "0 < N < M"),
+    (["compress", "--sparsity", "1.5"], "fraction"),
+    (["sweep", "--sites", "mlp,bogus"], "Sites ['bogus']"),
+    (["info", "--model", "./missing-model-dir"], "does not exist"),
+])
+def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
+    assert main([*argv, *(["--cache-dir", str(tmp_path)] if argv[0] != "info" else [])]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
