@@ -8,6 +8,7 @@ from ui.sidebar import model_sidebar  # noqa: E402  (set_page_config must run fi
 
 pages = [
     st.Page("pages/home.py", title="Model & SAEs", icon=":material/home:", default=True),
+    st.Page("pages/sweep.py", title="Compression & SAE sweeps", icon=":material/tune:"),
 ]
 model_sidebar()
 st.navigation(pages).run()

@@ -30,3 +30,61 @@ def sae_coverage_figure(saes: pd.DataFrame, n_layers: int) -> go.Figure:
     fig.update_layout(title="SAEs loaded per layer and site (architecture, width)", height=260,
                       margin=dict(l=10, r=10, t=40, b=10), yaxis=dict(autorange="reversed"))
     return fig
+
+
+VARIANT_STYLE = {
+    "dense": dict(color="#7f7f7f", dash="dot", label="pretrained SAE on the dense model"),
+    "pretrained": dict(color="#1f77b4", dash="dash", label="pretrained SAE, applied directly"),
+    "retrained": dict(color="#d62728", dash="dashdot", label="SAE retrained on the compressed model"),
+}
+METRIC_LABELS = {
+    "mse": "reconstruction MSE", "explained_variance": "explained variance", "cosine": "cosine similarity",
+    "l0": "L0 (active latents per token)", "ce_loss_score": "CE-loss score", "kl_div": "KL divergence (nats)",
+    "ce_sae": "CE with SAE spliced in (nats)", "dead_fraction": "dead latents (fraction)",
+}
+
+
+def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | None = None) -> go.Figure:
+    """One panel per site: the metric of the pruned SAE vs SAE sparsity, one line per layer, with the
+    pretrained (dashed), retrained (dash-dot) and dense-reference (dotted) levels of each layer."""
+    from plotly.subplots import make_subplots
+
+    rows = rows[(rows["metric"] == metric) & rows["site"].notna()]
+    sites = [s for s in SITE_ORDER if s in set(rows["site"])]
+    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[SITE_LABELS[s] for s in sites], shared_yaxes=False)
+    layers = sorted(int(v) for v in rows["layer"].dropna().unique())
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+    for col, site in enumerate(sites, start=1):
+        for i, layer in enumerate(layers):
+            unit = rows[(rows["site"] == site) & (rows["layer"] == layer)]
+            pruned = unit[unit["variant"] == "pruned"].sort_values("sae_sparsity")
+            color = palette[i % len(palette)]
+            fig.add_trace(go.Scatter(x=pruned["sae_sparsity"] * 100, y=pruned["value"], mode="lines+markers",
+                                     name=f"layer {layer} pruned", legendgroup=f"L{layer}", showlegend=col == 1,
+                                     line=dict(color=color)), row=1, col=col)
+            for variant, style in VARIANT_STYLE.items():
+                level = unit[unit["variant"] == variant]["value"]
+                if len(level):
+                    fig.add_trace(go.Scatter(x=[0, 100], y=[level.iloc[0]] * 2, mode="lines", name=f"layer {layer} {variant}",
+                                             legendgroup=f"L{layer}", showlegend=False, hovertext=style["label"],
+                                             line=dict(color=color, dash=style["dash"], width=1)), row=1, col=col)
+            best = unit[unit["variant"] == "pruned_best"]
+            if len(best):
+                fig.add_trace(go.Scatter(x=best["sae_sparsity"] * 100, y=best["value"], mode="markers", showlegend=False,
+                                         marker=dict(symbol="star", size=13, color=color, line=dict(width=1, color="black")),
+                                         name=f"layer {layer} PrunedBest"), row=1, col=col)
+        fig.update_xaxes(title_text="SAE sparsity (%)", row=1, col=col)
+    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
+    fig.update_layout(title=title or f"{METRIC_LABELS.get(metric, metric)} vs SAE sparsity "
+                      "(dashed: pretrained as is, dash-dot: retrained, dotted: dense reference, star: PrunedBest)",
+                      height=420, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def model_ce_figure(ce: pd.DataFrame) -> go.Figure:
+    """Bar chart of eval CE loss per model variant (columns: compression, ce_loss)."""
+    fig = go.Figure(go.Bar(x=ce["compression"], y=ce["ce_loss"], text=ce["ce_loss"].round(3), textposition="outside",
+                           marker_color=["#7f7f7f" if c == "dense" else "#1f77b4" for c in ce["compression"]]))
+    fig.update_layout(title="Eval cross-entropy of each model variant (nats, lower is better)", height=360,
+                      yaxis_title="CE loss (nats)", margin=dict(l=10, r=10, t=50, b=10))
+    return fig

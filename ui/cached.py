@@ -2,11 +2,34 @@
 
 import streamlit as st
 
+from saeviz.experiment import Workbench
 from saeviz.info import default_sae_specs, load_summary
 from saeviz.specs import ModelSpec, SaeSpec
+from saeviz.store import Store
 
 
 @st.cache_resource(show_spinner="Loading the model and its SAEs...")
 def summary_for(model: ModelSpec, saes: tuple[SaeSpec, ...] | None) -> dict:
     specs = list(saes) if saes is not None else default_sae_specs(model)
     return load_summary(model, specs)
+
+
+@st.cache_resource(show_spinner="Loading the model...")
+def workbench_for(model: ModelSpec) -> Workbench:
+    return Workbench(model, Store())
+
+
+def progress_bar(label: str):
+    """A saeviz progress callback drawing a Streamlit progress bar with an ETA."""
+    import time
+
+    bar, start = st.progress(0.0, text=label), time.monotonic()
+
+    def update(done: int, total: int, message: str = "") -> bool:
+        elapsed = time.monotonic() - start
+        eta = elapsed / done * (total - done) if done else float("nan")
+        eta_text = f", about {eta:.0f} s left" if done and eta == eta else ""
+        bar.progress(min(done / max(total, 1), 1.0), text=f"{label}: {message} ({done}/{total}{eta_text})")
+        return True
+
+    return update
