@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from saeviz.cli_specs import compress_spec, eval_spec, train_spec, workbench
@@ -31,7 +33,8 @@ def cmd_compress(args) -> int:
         print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
     ev = eval_spec(args)
     dense, comp = bench.model_ce(DENSE, ev), bench.model_ce(spec, ev)
-    print(f"eval CE (nats, {ev.n_sequences} sequences): dense {dense:.4f}  {spec.label()} {comp:.4f}  (+{comp - dense:.4f})")
+    print(f"eval CE (nats, {ev.n_sequences} sequences): dense {dense:.4f} (perplexity {math.exp(dense):.2f})  "
+          f"{spec.label()} {comp:.4f} (perplexity {math.exp(comp):.2f}), +{comp - dense:.4f}")
     return 0
 
 
