@@ -19,14 +19,8 @@ from typing import Callable
 import torch
 
 from saeviz.compress_math import (  # noqa: F401  (re-exported: saeviz.compress.wanda_mask is the public name)
-    keep_mask,
-    magnitude_global_mask,
-    magnitude_mask,
-    n_removed,
-    quantize_rtn,
-    rtn_step,
-    wanda_mask,
-    wanda_scores,
+    heads_in_from_linear, heads_in_to_linear, heads_out_from_linear, heads_out_to_linear, keep_mask,
+    magnitude_global_mask, magnitude_mask, n_removed, quantize_rtn, rtn_step, transpose_back, wanda_mask, wanda_scores,
 )
 from saeviz.errors import SaevizError
 from saeviz.specs import CompressSpec
@@ -45,32 +39,8 @@ class UnsupportedModel(SaevizError):
 
 # --- where each matrix lives ------------------------------------------------------------------
 # transformer_lens stores weights as (d_in, d_out), split per head. The math wants nn.Linear's
-# (d_out, d_in) with one row per output feature, so each site converts to that view and back.
-
-def _heads_in_to_linear(w_HME: torch.Tensor) -> torch.Tensor:
-    # W_Q/W_K/W_V [n_heads, d_model, d_head] -> (n_heads*d_head, d_model): row h*d_head+e is the
-    # output feature e of head h, the order hook_q/k/v flatten to.
-    return w_HME.permute(0, 2, 1).reshape(-1, w_HME.shape[1])
-
-
-def _heads_in_from_linear(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    n_heads, d_model, d_head = shape
-    return t_OI.reshape(n_heads, d_head, d_model).permute(0, 2, 1)
-
-
-def _heads_out_to_linear(w_HEM: torch.Tensor) -> torch.Tensor:
-    # W_O [n_heads, d_head, d_model] -> (d_model, n_heads*d_head): input column h*d_head+e is
-    # hook_z[..., h, e], the order hook_z flattens to.
-    return w_HEM.reshape(-1, w_HEM.shape[-1]).T
-
-
-def _heads_out_from_linear(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    return t_OI.T.reshape(shape)
-
-
-def _transpose_back(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    return t_OI.T  # W_in [d_model, d_mlp] and W_out [d_mlp, d_model] are plain (d_in, d_out)
-
+# (d_out, d_in) with one row per output feature, so each site converts to that view and back
+# (the converters are in compress_math).
 
 def _attn_input(cfg) -> str:
     return "ln1.hook_normalized" if cfg.normalization_type else "hook_resid_pre"
@@ -93,14 +63,14 @@ class MatrixSite:
     input_hook: Callable[[object], str]  # cfg -> hook name relative to blocks.{l}
 
 
-_QKV = dict(module="attn", to_linear=_heads_in_to_linear, from_linear=_heads_in_from_linear, input_hook=_attn_input)
+_QKV = dict(module="attn", to_linear=heads_in_to_linear, from_linear=heads_in_from_linear, input_hook=_attn_input)
 SITES: dict[str, MatrixSite] = {
     "W_Q": MatrixSite(params=("W_Q",), **_QKV),
     "W_K": MatrixSite(params=("_W_K", "W_K"), **_QKV),
     "W_V": MatrixSite(params=("_W_V", "W_V"), **_QKV),
-    "W_O": MatrixSite("attn", ("W_O",), _heads_out_to_linear, _heads_out_from_linear, lambda cfg: "attn.hook_z"),
-    "W_in": MatrixSite("mlp", ("W_in",), lambda w: w.T, _transpose_back, _mlp_input),
-    "W_out": MatrixSite("mlp", ("W_out",), lambda w: w.T, _transpose_back, lambda cfg: "mlp.hook_post"),
+    "W_O": MatrixSite("attn", ("W_O",), heads_out_to_linear, heads_out_from_linear, lambda cfg: "attn.hook_z"),
+    "W_in": MatrixSite("mlp", ("W_in",), lambda w: w.T, transpose_back, _mlp_input),
+    "W_out": MatrixSite("mlp", ("W_out",), lambda w: w.T, transpose_back, lambda cfg: "mlp.hook_post"),
 }
 
 
@@ -119,7 +89,7 @@ def weight_param(model, layer: int, matrix: str) -> torch.nn.Parameter:
 
 
 def linear_view(model, layer: int, matrix: str) -> torch.Tensor:
-    """``matrix`` of block ``layer`` as an nn.Linear-convention (d_out, d_in) tensor (a view, no copy)."""
+    """``matrix`` of block ``layer`` as an nn.Linear-convention (d_out, d_in) tensor (read-only: may be a copy)."""
     return SITES[matrix].to_linear(weight_param(model, layer, matrix).detach())
 
 
@@ -134,11 +104,9 @@ def input_hook_name(model, layer: int, matrix: str) -> str:
 def check_supported(model, matrices: tuple[str, ...]) -> None:
     """Raise UnsupportedModel, with what to change, for block layouts whose hooks mislead WANDA."""
     cfg = model.cfg
-    try:
-        from transformer_lens.components.transformer_block import POST_NORM_ARCHITECTURES
-    except ImportError:  # older transformer_lens: no post-norm families at all
-        POST_NORM_ARCHITECTURES = ()
-    if cfg.original_architecture in POST_NORM_ARCHITECTURES:
+    from transformer_lens.components import transformer_block  # older releases have no post-norm families
+
+    if cfg.original_architecture in getattr(transformer_block, "POST_NORM_ARCHITECTURES", ()):
         raise UnsupportedModel(f"{cfg.original_architecture} normalizes after attention and MLP, so ln1/ln2 do not carry the matrices' inputs: not supported.")
     if cfg.positional_embedding_type == "shortformer":
         raise UnsupportedModel("Shortformer positional embeddings are added to W_Q/W_K's input after ln1: not supported.")
@@ -177,7 +145,9 @@ class _NormAccumulator:
         x_BPI = act.reshape(act.shape[0], act.shape[1], -1)
         w, b = self.affine[hook.name]
         x_BPI = x_BPI * w + b if w is not None else x_BPI
-        sq_I = x_BPI.reshape(-1, x_BPI.shape[-1]).to(torch.float64).pow(2).sum(0)
+        # Totals stay on the CPU in float64 (MPS has no float64; the per-batch sum is float32 there).
+        acc = torch.float32 if x_BPI.device.type == "mps" else torch.float64
+        sq_I = x_BPI.reshape(-1, x_BPI.shape[-1]).to(acc).pow(2).sum(0).to("cpu", torch.float64)
         prev = self.sumsq[hook.name]
         self.sumsq[hook.name] = sq_I if prev is None else prev + sq_I
 
@@ -230,7 +200,7 @@ def _calibration_tokens(model, spec: CompressSpec, calib_tokens) -> torch.Tensor
             f"{spec.method} asks for {spec.n_calibration} calibration sequences but {calib_tokens.shape[0]} were given: "
             "pass more, or lower n_calibration in the spec."
         )
-    return calib_tokens[: spec.n_calibration].to(model.cfg.device)
+    return calib_tokens[: spec.n_calibration].to(device=model.cfg.device, dtype=torch.long)
 
 
 def _tick(progress: Progress | None, done: int, total: int, message: str) -> None:
@@ -244,9 +214,9 @@ def _tick(progress: Progress | None, done: int, total: int, message: str) -> Non
 class MatrixOutcome:
     """What a compressor did to one matrix."""
 
-    mask: torch.Tensor | None = None  # bool, transformer_lens orientation, True = kept
+    mask: torch.Tensor | None = None  # bool, True = kept, shaped like the stored parameter (_W_K/_W_V under GQA)
     quant_error: float | None = None  # mean |w - q(w)| for quantization
-    input_norm: torch.Tensor | None = None  # (d_in,) ||X_j||_2 used by WANDA (float64)
+    input_norm: torch.Tensor | None = None  # (d_in,) ||X_j||_2 used by WANDA (float64, on the CPU)
 
 
 def _prune_block(model, layer: int, spec: CompressSpec, mask_fn) -> dict[MatrixKey, MatrixOutcome]:
@@ -423,6 +393,9 @@ def compress_model(model, spec: CompressSpec, calib_tokens: torch.Tensor | None 
     if spec.method not in COMPRESSORS:
         raise ValueError(f"Unknown compression method {spec.method!r}: choose from {sorted(COMPRESSORS)}.")
     check_supported(model, spec.matrices)
+    beyond = [layer for layer, _ in spec.layer_sparsity if layer >= model.cfg.n_layers]
+    if beyond:
+        raise ValueError(f"layer_sparsity names layers {beyond} but the model has {model.cfg.n_layers} layers (0-{model.cfg.n_layers - 1}).")
     work = copy.deepcopy(model)
     with torch.no_grad():
         outcomes = COMPRESSORS[spec.method](work, spec, calib_tokens, progress, batch_size=batch_size)
@@ -454,7 +427,7 @@ def ce_loss(model, tokens: torch.Tensor, batch_size: int = 8) -> float:
     total, count = 0.0, 0
     with torch.no_grad():
         for i in range(0, tokens.shape[0], batch_size):
-            batch = tokens[i:i + batch_size].to(model.cfg.device)
+            batch = tokens[i:i + batch_size].to(device=model.cfg.device, dtype=torch.long)
             loss_BP = model(batch, return_type="loss", loss_per_token=True)
             total += loss_BP.to(torch.float64).sum().item()
             count += loss_BP.numel()

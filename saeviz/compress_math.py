@@ -61,7 +61,7 @@ def wanda_scores(weight_OI: torch.Tensor, input_norm_I: torch.Tensor) -> torch.T
         )
     # float32 at least: half-precision products would turn near-equal scores into ties.
     dtype = torch.promote_types(weight_OI.dtype, torch.float32)
-    return weight_OI.abs().to(dtype) * input_norm_I.to(dtype).unsqueeze(0)
+    return weight_OI.abs().to(dtype) * input_norm_I.to(device=weight_OI.device, dtype=dtype).unsqueeze(0)
 
 
 def keep_mask(scores_OI: torch.Tensor, sparsity: float, n_m: tuple[int, int] | None = None) -> torch.Tensor:
@@ -170,3 +170,32 @@ def quantize_rtn(weight: torch.Tensor, bits: int, group_size: int = 128, symmetr
 def rtn_step(weight: torch.Tensor, bits: int, group_size: int = 128, symmetric: bool = True) -> torch.Tensor:
     """The quantization step (scale) of each element's group, shape (d_out, d_in), for error bounds."""
     return _rtn(weight, bits, group_size, symmetric)[1]
+
+
+# --- transformer_lens layouts <-> nn.Linear (d_out, d_in) ----------------------------------------
+# transformer_lens stores weights as (d_in, d_out), attention split per head; the masks above want
+# one row per output feature. Each *_from_linear inverts its *_to_linear for any same-shaped tensor.
+
+def heads_in_to_linear(w_HME: torch.Tensor) -> torch.Tensor:
+    # W_Q/W_K/W_V [n_heads, d_model, d_head] -> (n_heads*d_head, d_model): row h*d_head+e is the
+    # output feature e of head h, the order hook_q/k/v flatten to.
+    return w_HME.permute(0, 2, 1).reshape(-1, w_HME.shape[1])
+
+
+def heads_in_from_linear(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    n_heads, d_model, d_head = shape
+    return t_OI.reshape(n_heads, d_head, d_model).permute(0, 2, 1)
+
+
+def heads_out_to_linear(w_HEM: torch.Tensor) -> torch.Tensor:
+    # W_O [n_heads, d_head, d_model] -> (d_model, n_heads*d_head): input column h*d_head+e is
+    # hook_z[..., h, e], the order hook_z flattens to.
+    return w_HEM.reshape(-1, w_HEM.shape[-1]).T
+
+
+def heads_out_from_linear(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    return t_OI.T.reshape(shape)
+
+
+def transpose_back(t_OI: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    return t_OI.T  # W_in [d_model, d_mlp] and W_out [d_mlp, d_model] are plain (d_in, d_out)
