@@ -23,14 +23,11 @@ from saeviz.compress_math import (  # noqa: F401  (re-exported: saeviz.compress.
     magnitude_global_mask, magnitude_mask, n_removed, quantize_rtn, rtn_step, transpose_back, wanda_mask, wanda_scores,
 )
 from saeviz.errors import SaevizError
+from saeviz.jobs import Cancelled, report  # noqa: F401  (Cancelled re-exported)
 from saeviz.specs import CompressSpec
 
 Progress = Callable[[int, int, str], object]
 MatrixKey = tuple[int, str]  # (layer, matrix name)
-
-
-class Cancelled(Exception):
-    """A progress callback returned False: the job stopped and its partial result was dropped."""
 
 
 class UnsupportedModel(SaevizError):
@@ -204,8 +201,7 @@ def _calibration_tokens(model, spec: CompressSpec, calib_tokens) -> torch.Tensor
 
 
 def _tick(progress: Progress | None, done: int, total: int, message: str) -> None:
-    if progress is not None and progress(done, total, message) is False:
-        raise Cancelled(f"cancelled at step {done}/{total}: {message}")
+    report(progress, done, total, message)
 
 
 # --- compressors: (private model copy, spec, calibration tokens, progress) -> per-matrix outcome --

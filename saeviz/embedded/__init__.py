@@ -52,8 +52,11 @@ def load_model(device: str = "cpu", assets: Path = ASSETS_DIR):
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     cfg = json.loads((assets / "model" / "config.json").read_text())
-    model = HookedTransformer(HookedTransformerConfig(**cfg, device=device), tokenizer=load_tokenizer(assets),
-                              move_to_device=False)
+    # The training seed would make HookedTransformerConfig reseed torch's global RNG on every
+    # load, and weight init is wasted work before load_state_dict: drop both.
+    cfg = {k: v for k, v in cfg.items() if k != "seed"}
+    model = HookedTransformer(HookedTransformerConfig(**cfg, init_weights=False, device=device),
+                              tokenizer=load_tokenizer(assets), move_to_device=False)
     model.load_state_dict(load_file(str(assets / "model" / "model.safetensors")))
     return model.to(device).eval()
 

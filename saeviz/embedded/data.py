@@ -42,9 +42,12 @@ def pack(token_docs: list[list[int]], sep_id: int, seq_len: int = SEQ_LEN) -> to
     return torch.cat([bos, rows], dim=1)
 
 
+def permutation(n: int, seed: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def shuffled_rows(rows: torch.Tensor, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return rows[torch.randperm(rows.shape[0], generator=g)]
+    return rows[permutation(rows.shape[0], seed)]
 
 
 def take_rows(rows: torch.Tensor, n: int, what: str) -> torch.Tensor:
@@ -53,11 +56,13 @@ def take_rows(rows: torch.Tensor, n: int, what: str) -> torch.Tensor:
     return rows[:n]
 
 
-def save_tokens(rows: torch.Tensor, path: Path, meta: dict[str, str] | None = None) -> None:
+def save_tokens(rows: torch.Tensor, path: Path, meta: dict[str, str] | None = None,
+                extra: dict[str, torch.Tensor] | None = None) -> None:
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"input_ids": rows.to(torch.int32).contiguous()}, str(path), metadata=meta or {})
+    tensors = {"input_ids": rows.to(torch.int32).contiguous(), **(extra or {})}
+    save_file(tensors, str(path), metadata=meta or {})
 
 
 def read_tokens(path: Path) -> torch.Tensor:

@@ -15,6 +15,7 @@ from saeviz.embedded import toyworld_entities as E
 from saeviz.embedded import toyworld_templates as T
 
 ENTITY_KIND = {"city": "cities", "person": "people", "word": "words"}
+KINDS_ORDER = T.KINDS
 
 
 def _entities() -> dict[str, list[dict]]:
@@ -89,13 +90,18 @@ def split_prompt(template: str, entity: dict, value: str) -> tuple[str, str]:
     return prompt[:-1], " " + value
 
 
+def promptable(tpl: dict) -> bool:
+    """A template usable as a completion prompt: one answer slot, preceded by a space."""
+    return tpl["text"].count("{a}") == 1 and " {a}" in tpl["text"]
+
+
 def fact_prompts(world: dict, which: str = "heldout", entities: str = "train") -> list[dict]:
     """Every (template, entity) completion prompt for the `which` templates about `entities`."""
     rows = []
     for attr, split in world["templates"].items():
         etype, field = attr.split(".")
         cands = attribute_values(world, attr)
-        for tpl in split[which]:
+        for tpl in filter(promptable, split[which]):
             for ent in _pool(world, etype, heldout=(entities == "heldout")):
                 prompt, answer = split_prompt(tpl["text"], ent, ent[field])
                 rows.append({"attribute": attr, "kind": tpl["kind"], "template": tpl["text"],

@@ -75,12 +75,16 @@ def _save_ckpt(path: Path, model, opt, step: int, losses: list[float], tc: Train
     tmp.replace(path)  # atomic: a kill mid-write never leaves a broken checkpoint
 
 
-def train(rows: torch.Tensor, tokenizer, tc: TrainConfig, ckpt: Path, fresh: bool = False):
-    """Train (or resume) and return (model, per-step losses, seconds spent in this call)."""
+def train(rows: torch.Tensor, tokenizer, tc: TrainConfig, ckpt: Path, fresh: bool = False,
+          init_state: dict | None = None, desc: str = "model"):
+    """Train (or resume) and return (model, per-step losses, seconds spent in this call).
+    `init_state` starts from given weights (a second phase) instead of a fresh init."""
     from tqdm.auto import tqdm
 
     torch.set_num_threads(tc.threads)
     model = build_model(tokenizer)
+    if init_state is not None:
+        model.load_state_dict(init_state)
     opt = _optimizer(model, tc)
     step, losses = 0, []
     if ckpt.exists() and not fresh:
@@ -94,7 +98,7 @@ def train(rows: torch.Tensor, tokenizer, tc: TrainConfig, ckpt: Path, fresh: boo
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     model.train()
     t0 = time.time()
-    bar = tqdm(total=tc.steps, initial=step, desc="model", unit="step", dynamic_ncols=True)
+    bar = tqdm(total=tc.steps, initial=step, desc=desc, unit="step", dynamic_ncols=True)
     while step < tc.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tc)
