@@ -132,20 +132,12 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
 
 def hook_width(model, hook_name: str) -> int:
     """Width of the activation at a hook, with attention heads flattened (hook_z: n_heads * d_head)."""
+    from saeviz.activations import hook_activations
+
     if hook_name not in model.hook_dict:
         raise KeyError(hook_name)
-    tokens = torch.zeros((1, 2), dtype=torch.long, device=model.cfg.device)
-    with torch.no_grad():
-        _, cache = model.run_with_cache(tokens, names_filter=[hook_name], stop_at_layer=_stop_layer(model, hook_name))
-    act = cache[hook_name]
-    return int(act[0, 0].numel())
-
-
-def _stop_layer(model, hook_name: str) -> int | None:
-    parts = hook_name.split(".")
-    if parts[0] == "blocks" and parts[1].isdigit():
-        return min(int(parts[1]) + 1, model.cfg.n_layers)
-    return None
+    tokens = torch.zeros((1, 2), dtype=torch.long)
+    return int(hook_activations(model, hook_name, tokens).shape[-1])
 
 
 def model_summary(model) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 
 from saeviz.device import resolve_device
@@ -75,9 +74,6 @@ def _load_release(release: str, sae_id: str, device: str):
         raise LoadError(f"Could not fetch SAE {release}/{sae_id} ({str(exc).splitlines()[0]}). {OFFLINE_HINT}") from None
 
 
-_LAYER = re.compile(r"blocks\.(\d+)\.")
-
-
 def sae_site(hook_name: str) -> str:
     """Which of the paper's sites a hook belongs to: attn, mlp, resid (or 'other')."""
     if hook_name.endswith(("hook_z", "hook_attn_out")):
@@ -97,12 +93,13 @@ def sae_hook_name(sae) -> str:
 
 
 def sae_summary(sae) -> dict:
+    from saeviz.activations import layer_of
+
     hook = sae_hook_name(sae)
-    layer = _LAYER.search(hook)
     return {
         "hook": hook,
         "site": sae_site(hook),
-        "layer": int(layer.group(1)) if layer else None,
+        "layer": layer_of(hook),
         "architecture": sae.cfg.architecture(),
         "d_in": sae.cfg.d_in,
         "d_sae": sae.cfg.d_sae,
