@@ -37,7 +37,7 @@ class Workbench:
         self.model_spec, self.store = model_spec, store or Store()
         self.tokens_source, self.sae_template = tokens_source, sae_template
         self._base, self._tokens = model, dict(tokens or {})
-        self._models, self._saes = {}, {}
+        self._models, self._saes, self._zero_ce = {}, {}, {}
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         self.model_key = spec_key(model_spec)
 
@@ -109,6 +109,16 @@ class Workbench:
             cached = {"ce_loss": ce}
         return cached["ce_loss"]
 
+    def zero_ablation_ce(self, compress: CompressSpec, hook: str, eval_spec: EvalSpec) -> float:
+        """CE with the hook zeroed, shared by every SAE variant evaluated there (memoised)."""
+        key = (self.compress_key(compress), hook, spec_key(eval_spec))
+        if key not in self._zero_ce:
+            from saeviz.evaluate import zero_ablation_ce
+
+            self._zero_ce[key] = zero_ablation_ce(self.compressed(compress), hook, self.tokens("eval")[: eval_spec.n_sequences],
+                                                  eval_spec.batch_size)
+        return self._zero_ce[key]
+
     # --- activations -----------------------------------------------------------------------------
     def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
         """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached."""
@@ -166,7 +176,8 @@ class Workbench:
             return cached
         acts = self.activations(compress, hook, "eval", eval_spec.n_sequences)
         tokens = self.tokens("eval")[: eval_spec.n_sequences] if eval_spec.downstream else None
-        metrics = evaluate_sae(self.compressed(compress), make_sae(), hook, acts, tokens, eval_spec.batch_size)
+        ce_zero = self.zero_ablation_ce(compress, hook, eval_spec) if eval_spec.downstream else None
+        metrics = evaluate_sae(self.compressed(compress), make_sae(), hook, acts, tokens, eval_spec.batch_size, ce_zero)
         self.store.put_metrics(self._run(run_key, compress, site, layer, variant, sae_sparsity), metrics)
         return metrics
 
