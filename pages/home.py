@@ -21,7 +21,7 @@ except (SaevizError, ValueError) as exc:
 
 m = summary["model"]
 dev = device_info()
-cols = st.columns(5)
+cols = st.columns([2.2, 1, 1, 1, 1])
 cols[0].metric("Model", m["name"])
 cols[1].metric("Layers", m["layers"])
 cols[2].metric("d_model", m["d_model"])

@@ -49,8 +49,13 @@ def load_sae_dir(path: Path, device: str = "cpu"):
             f"{path} is not a sae_lens SAE folder: {', '.join(missing)} missing "
             "(save SAEs with sae.save_model(dir), which writes cfg.json and sae_weights.safetensors)."
         )
-    # sae_lens reads the weights with safetensors, so a user's folder is never unpickled.
-    return SAE.load_from_disk(str(path), device=device)
+    import warnings
+
+    with warnings.catch_warnings():
+        # saeviz loads models itself; sae_lens' hint about model_from_pretrained_kwargs does not apply
+        warnings.filterwarnings("ignore", message=".*model_from_pretrained_kwargs.*")
+        # sae_lens reads the weights with safetensors, so a user's folder is never unpickled.
+        return SAE.load_from_disk(str(path), device=device)
 
 
 def _load_release(release: str, sae_id: str, device: str):
