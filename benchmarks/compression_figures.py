@@ -1,6 +1,6 @@
 """The issue-4 figures on the embedded default, printed as tables (and the sweep curves as HTML).
 
-    .venv/bin/python benchmarks/compression_figures.py [--eval-sequences 256] [--html sweep.html]
+    .venv/bin/python -m benchmarks.compression_figures [--eval-sequences 256] [--html sweep.html]
 
 Model CE on the evaluation set for dense, 50% WANDA, 50% magnitude (per row and per matrix),
 2:4 WANDA and round-to-nearest int8/int4; then an SAE sparsity sweep (WANDA-pruned SAEs on the

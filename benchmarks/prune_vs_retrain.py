@@ -1,6 +1,6 @@
 """Wall time of pruning an SAE against retraining one, measured side by side in one run.
 
-    .venv/bin/python benchmarks/prune_vs_retrain.py [--site resid] [--layer 2] [--train-tokens 1000000]
+    .venv/bin/python -m benchmarks.prune_vs_retrain [--site resid] [--layer 2] [--train-tokens 1000000]
 
 Both start from the same 50%-WANDA embedded model. Pruning includes collecting its calibration
 activations (128 sequences) and scoring both matrices; retraining runs sae_lens' trainer for the

@@ -11,11 +11,7 @@ import json
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
-SITE_HOOKS = {
-    "attn": "blocks.{layer}.attn.hook_z",
-    "mlp": "blocks.{layer}.hook_mlp_out",
-    "resid": "blocks.{layer}.hook_resid_post",
-}
+from saeviz.specs import SITE_HOOKS  # noqa: E402  (one definition of the paper's three sites)
 TOKEN_SPLITS = ("calibration", "eval")
 
 
@@ -68,6 +64,13 @@ def load_tokens(split: str, assets: Path = ASSETS_DIR):
     from safetensors.torch import load_file
 
     return load_file(str(assets / "data" / f"{split}.safetensors"))["input_ids"]
+
+
+def load_train_tokens():
+    """[n_seq, 128] training rows of the embedded model (rebuilt from the shipped corpus on first use, ~30 s, then cached)."""
+    from saeviz.embedded.build import train_rows
+
+    return train_rows()
 
 
 def load_toyworld(assets: Path = ASSETS_DIR) -> dict:

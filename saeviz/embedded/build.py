@@ -100,10 +100,8 @@ def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
                      {**meta, "source": f"{bc.prose_eval_rows} prose eval-split rows + {bc.toy_eval_rows} "
                                         "toy-world rows from held-out templates, shuffled; is_toyworld marks the latter"},
                      extra={"is_toyworld": is_toy})
-    prose_train = rows(prose.train)
-    toy_train = rows(toyworld.documents(world, bc.toy_train_docs, bc.seed + 1))
-    train = data.shuffled_rows(torch_cat(prose_train, toy_train), bc.seed + 3)
-    data.save_tokens(train, p["train_rows"])
+    prose_train, toy_train = _train_parts(bc, prose, world, rows)
+    data.save_tokens(data.shuffled_rows(torch_cat(prose_train, toy_train), bc.seed + 3), p["train_rows"])
     toy_anneal = rows(toyworld.documents(world, bc.anneal_toy_docs, bc.seed + 4))
     n_prose = min(prose_train.shape[0], toy_anneal.shape[0] // 3)
     anneal = data.shuffled_rows(torch_cat(data.shuffled_rows(prose_train, bc.seed + 5)[:n_prose], toy_anneal),
@@ -111,6 +109,30 @@ def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
     data.save_tokens(anneal, p["anneal_rows"])
     return {"train_rows_prose": prose_train.shape[0], "train_rows_toy": toy_train.shape[0],
             "eval_rows": ev.shape[0], "calibration_rows": calib.shape[0]}
+
+
+def _train_parts(bc: BuildConfig, prose, world: dict, rows):
+    from saeviz.embedded import toyworld
+
+    return rows(prose.train), rows(toyworld.documents(world, bc.toy_train_docs, bc.seed + 1))
+
+
+def train_rows(out: Path = None, bc: BuildConfig = BuildConfig()):
+    """The model's training rows (prose train split + toy world), rebuilt from the shipped corpus and
+    tokenizer exactly as the data stage made them, and cached; SAE retraining reads them too."""
+    from saeviz.embedded import ASSETS_DIR, corpus, data
+    from saeviz.embedded.tokenizer import encode_docs, load_tokenizer
+
+    out = out or ASSETS_DIR
+    p = _paths(out)
+    if p["train_rows"].is_file():
+        return data.read_tokens(p["train_rows"])
+    tok = load_tokenizer(p["tokenizer"])
+    rows = lambda docs: data.pack(encode_docs(tok, docs), tok.bos_token_id)  # noqa: E731
+    prose = data.split_prose(corpus.read_corpus(p["corpus"]), bc.seed)
+    train = data.shuffled_rows(torch_cat(*_train_parts(bc, prose, _world(bc), rows)), bc.seed + 3)
+    data.save_tokens(train, p["train_rows"])
+    return train
 
 
 def torch_cat(*rows):
