@@ -53,7 +53,7 @@ def load_sae_dir(path: Path, device: str = "cpu"):
 
     with warnings.catch_warnings():
         # saeviz loads models itself; sae_lens' hint about model_from_pretrained_kwargs does not apply
-        warnings.filterwarnings("ignore", message=".*model_from_pretrained_kwargs.*")
+        warnings.filterwarnings("ignore", message="(?s).*model_from_pretrained_kwargs")
         # sae_lens reads the weights with safetensors, so a user's folder is never unpickled.
         return SAE.load_from_disk(str(path), device=device)
 
