@@ -22,8 +22,13 @@ from saeviz.specs import EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSp
 from saeviz.store import Store
 
 
+# Bumped whenever a change alters what a cached result would be, so stale entries are never served.
+RESULTS_VERSION = 2
+
+
 def combine_keys(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    blob = json.dumps([RESULTS_VERSION, *parts], sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"

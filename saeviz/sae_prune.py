@@ -42,6 +42,20 @@ def _magnitude(weight_OI, norms_fn, sparsity):
 SAE_PRUNERS: dict[str, Callable] = {"wanda": _wanda, "magnitude": _magnitude}
 
 
+def prunable_copy(sae):
+    """A functionally identical copy whose W_enc/W_dec are the maps it really applies.
+
+    TopK SAEs trained with rescale_acts_by_decoder_norm divide by each latent's decoder norm at run
+    time: a latent whose decoder row is pruned away entirely would divide by zero. Folding the norms
+    into the encoder (as sae_lens does before whitening) removes the division without changing outputs.
+    """
+    copy_ = copy.deepcopy(sae)
+    if getattr(copy_.cfg, "rescale_acts_by_decoder_norm", False):
+        copy_.fold_W_dec_norm()
+        copy_.cfg.rescale_acts_by_decoder_norm = False
+    return copy_
+
+
 @dataclass(frozen=True)
 class PrunedSae:
     sae: object
@@ -56,7 +70,7 @@ def prune_sae(sae, spec: SaePruneSpec, calib_acts_ND: torch.Tensor | None = None
     if spec.method == "wanda" and calib_acts_ND is None:
         raise ValueError("WANDA pruning of an SAE needs calibration activations from the (compressed) model.")
     acts = None if calib_acts_ND is None else calib_acts_ND[: spec.n_calibration_tokens]
-    pruned = copy.deepcopy(sae)
+    pruned = prunable_copy(sae)
     mask_fn = SAE_PRUNERS[spec.method]
     masks, achieved = {}, {}
     with torch.no_grad():
@@ -76,7 +90,7 @@ def prune_sae(sae, spec: SaePruneSpec, calib_acts_ND: torch.Tensor | None = None
 
 def apply_sae_masks(sae, masks: dict[str, torch.Tensor]):
     """Rebuild a pruned SAE from stored masks (the cache keeps masks, not weights)."""
-    pruned = copy.deepcopy(sae)
+    pruned = prunable_copy(sae)
     with torch.no_grad():
         for name, keep in masks.items():
             getattr(pruned, name).mul_(keep.to(pruned.device))

@@ -57,3 +57,16 @@ def test_wanda_without_activations_is_refused(make_sae):
         prune_sae(make_sae("topk", 32, 64, "blocks.0.hook_resid_post"), SaePruneSpec(method="wanda"))
     with pytest.raises(ValueError, match="fraction"):
         SaePruneSpec(sparsity=1.5)
+
+
+def test_decoder_norm_rescaling_topk_survives_whole_latents_pruned(make_sae, acts):
+    sae = make_sae("topk", d_in=32, d_sae=64, hook_name="blocks.0.hook_resid_post", rescale_acts_by_decoder_norm=True)
+    with torch.no_grad():
+        sae.W_enc[:, :8] = 0.0
+        sae.b_enc[:8] = -1e4  # 8 latents that never fire: WANDA drops their whole decoder rows
+    unpruned = prune_sae(sae, SaePruneSpec(method="wanda", sparsity=0.0), acts).sae
+    assert torch.allclose(unpruned(acts), sae(acts), atol=1e-5)  # folding the norms changes nothing
+    out = prune_sae(sae, SaePruneSpec(method="wanda", sparsity=0.5), acts)
+    assert (out.sae.W_dec[:8] == 0).all()
+    assert torch.isfinite(out.sae(acts)).all()
+    assert torch.allclose(apply_sae_masks(sae, out.masks)(acts), out.sae(acts))
