@@ -7,8 +7,8 @@ st.set_page_config(page_title="saeviz", page_icon=":material/hub:", layout="wide
 from ui.sidebar import model_sidebar  # noqa: E402  (set_page_config must run first)
 
 pages = [
-    st.Page("pages/home.py", title="Model & SAEs", icon=":material/home:", default=True),
-    st.Page("pages/sweep.py", title="Compression & SAE sweeps", icon=":material/tune:"),
+    st.Page("views/home.py", title="Model & SAEs", icon=":material/home:", default=True),
+    st.Page("views/sweep.py", title="Compression & SAE sweeps", icon=":material/tune:"),
 ]
 model_sidebar()
 st.navigation(pages).run()

@@ -30,7 +30,7 @@ def test_home_reports_a_bad_model_in_one_line(app):
 
 
 def test_sweep_page_runs_and_plots(app):
-    app.switch_page("pages/sweep.py").run()
+    app.switch_page("views/sweep.py").run()
     assert not app.exception
     app.multiselect[0].set_value(["resid"])
     app.multiselect[1].set_value([0.0, 0.5])
