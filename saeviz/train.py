@@ -58,9 +58,15 @@ class ActivationStream:
     """Endless shuffled batches of activations; its position (epoch, chunk, batch) makes resume exact."""
 
     def __init__(self, model, hook_name: str, tokens_NT: torch.Tensor, batch_size: int, seed: int,
-                 seqs_per_chunk: int = 16, total_samples: int = 0, progress: Progress | None = None):
+                 total_samples: int = 0, progress: Progress | None = None, batches_per_chunk: int = 4):
         self.model, self.hook, self.tokens, self.batch = model, hook_name, tokens_NT, batch_size
-        self.seed, self.seqs_per_chunk = seed, seqs_per_chunk
+        # a chunk of sequences must hold several whole batches (its remainder is dropped)
+        usable_per_seq = max(1, tokens_NT.shape[1] - 1)
+        self.seqs_per_chunk = -(-batches_per_chunk * batch_size // usable_per_seq) + 1
+        if self.seqs_per_chunk > tokens_NT.shape[0]:
+            raise ValueError(f"{tokens_NT.shape[0]} training sequences cannot fill {batches_per_chunk} batches of "
+                             f"{batch_size} tokens: give more training tokens or a smaller batch_size_tokens.")
+        self.seed = seed
         self.total, self.progress = total_samples, progress
         self.position = {"epoch": 0, "chunk": 0, "batch": 0, "samples": 0}
 

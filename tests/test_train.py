@@ -58,3 +58,14 @@ def test_unsupported_architecture_is_a_clear_error(tiny_model, make_sae, train_t
     sae.cfg.architecture = lambda: "matryoshka"
     with pytest.raises(ValueError, match="not supported yet"):
         training_config_like(sae, TrainSpec(training_tokens=4096))
+
+
+def test_stream_yields_full_batches_when_a_sequence_is_short_of_a_batch(tiny_model):
+    from saeviz.train import ActivationStream
+
+    tokens = torch.randint(0, 100, (64, 16), generator=torch.Generator().manual_seed(0))
+    stream = iter(ActivationStream(tiny_model, HOOK, tokens, batch_size=100, seed=0))
+    batches = [next(stream) for _ in range(12)]  # 100 tokens > one 16-token sequence
+    assert all(b.shape == (100, 32) for b in batches)
+    with pytest.raises(ValueError, match="cannot fill"):
+        ActivationStream(tiny_model, HOOK, tokens[:4], batch_size=100, seed=0)
