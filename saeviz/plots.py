@@ -85,6 +85,9 @@ def model_ce_figure(ce: pd.DataFrame) -> go.Figure:
     """Bar chart of eval CE loss per model variant (columns: compression, ce_loss)."""
     fig = go.Figure(go.Bar(x=ce["compression"], y=ce["ce_loss"], text=ce["ce_loss"].round(3), textposition="outside",
                            marker_color=["#7f7f7f" if c == "dense" else "#1f77b4" for c in ce["compression"]]))
+    low, high = float(ce["ce_loss"].min()), float(ce["ce_loss"].max())
+    pad = max(high - low, 0.05)
     fig.update_layout(title="Eval cross-entropy of each model variant (nats, lower is better)", height=360,
-                      yaxis_title="CE loss (nats)", margin=dict(l=10, r=10, t=50, b=10))
+                      yaxis_title="CE loss (nats)", margin=dict(l=10, r=10, t=50, b=10),
+                      yaxis_range=[low - pad, high + 0.5 * pad])  # the differences, not the distance from 0
     return fig

@@ -64,7 +64,8 @@ if rows is None:
     st.stop()
 
 model_rows = rows[rows["site"].isna() & (rows["metric"] == "ce_loss")][["compression", "value"]].rename(columns={"value": "ce_loss"})
-metric = st.selectbox("Metric", [m for m in METRIC_LABELS if m in set(rows["metric"])], format_func=METRIC_LABELS.get)
+metrics = [m for m in METRIC_LABELS if m in set(rows["metric"])]
+metric = st.selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=METRIC_LABELS.get)
 st.plotly_chart(sweep_curves_figure(rows, metric), use_container_width=True)
 c1, c2 = st.columns([1, 1])
 c1.plotly_chart(model_ce_figure(model_rows), use_container_width=True)
