@@ -98,6 +98,9 @@ class Workbench:
         if result.masks:
             self.store.put_tensors("model_masks", key, {f"{layer}.{m}": mask for (layer, m), mask in result.masks.items()},
                                    meta={"compression": compress.label()})
+        if result.input_norms:  # WANDA's calibration statistics ||X_j||_2, kept for inspection
+            self.store.put_tensors("calib_norms", key, {f"{layer}.{m}": n for (layer, m), n in result.input_norms.items()},
+                                   meta={"compression": compress.label()})
         self.store.put_compress_stats([{**row, "compress_key": key, "model": self.model_spec.name, "compression": compress.label()}
                                        for row in result.rows()])
         self.store.put_timing(key, "compress", compress.label(), seconds)

@@ -173,7 +173,8 @@ class Store:
         path = self.array_path(kind, key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
+        # clone: callers may pass one tensor under several names (W_Q, W_K, W_V share an input norm)
+        save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, str(tmp))
         os.replace(tmp, path)  # atomic: readers see the whole file or none
         with self._connect(write=True) as con:
             con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",

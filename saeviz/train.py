@@ -62,9 +62,9 @@ class ActivationStream:
         self.model, self.hook, self.tokens, self.batch = model, hook_name, tokens_NT, batch_size
         # a chunk of sequences must hold several whole batches (its remainder is dropped)
         usable_per_seq = max(1, tokens_NT.shape[1] - 1)
-        self.seqs_per_chunk = -(-batches_per_chunk * batch_size // usable_per_seq) + 1
-        if self.seqs_per_chunk > tokens_NT.shape[0]:
-            raise ValueError(f"{tokens_NT.shape[0]} training sequences cannot fill {batches_per_chunk} batches of "
+        self.seqs_per_chunk = min(-(-batches_per_chunk * batch_size // usable_per_seq) + 1, tokens_NT.shape[0])
+        if self.seqs_per_chunk * usable_per_seq < batch_size:
+            raise ValueError(f"{tokens_NT.shape[0]} training sequences cannot fill one batch of "
                              f"{batch_size} tokens: give more training tokens or a smaller batch_size_tokens.")
         self.seed = seed
         self.total, self.progress = total_samples, progress

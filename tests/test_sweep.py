@@ -71,6 +71,12 @@ def test_sweep_computes_every_variant_then_serves_from_cache(tmp_path, tiny_mode
     ce = dict(zip(model_rows["compression"], model_rows["value"]))
     assert set(ce) == {"dense", "wanda-50%"} and ce["dense"] != ce["wanda-50%"]
 
+    bench_key = _bench(tmp_path, tiny_model, tiny_saes, tiny_token_sets).compress_key(SPEC.compression)
+    store = Store(tmp_path / "cache")
+    assert set(store.get_tensors("model_masks", bench_key)) == {f"{l}.{m}" for l in range(2) for m in SPEC.compression.matrices}
+    assert store.get_tensors("calib_norms", bench_key)["1.W_in"].shape == (32,)
+    assert len(store.timings("retrain")) == 3 and (store.timings("retrain")["tokens"] == 2048).all()
+
     forward_counter["n"] = 0
     again = run_sweep(_bench(tmp_path, tiny_model, tiny_saes, tiny_token_sets), SPEC)
     assert forward_counter["n"] == 0  # served entirely from the cache

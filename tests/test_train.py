@@ -67,5 +67,5 @@ def test_stream_yields_full_batches_when_a_sequence_is_short_of_a_batch(tiny_mod
     stream = iter(ActivationStream(tiny_model, HOOK, tokens, batch_size=100, seed=0))
     batches = [next(stream) for _ in range(12)]  # 100 tokens > one 16-token sequence
     assert all(b.shape == (100, 32) for b in batches)
-    with pytest.raises(ValueError, match="cannot fill"):
-        ActivationStream(tiny_model, HOOK, tokens[:4], batch_size=100, seed=0)
+    with pytest.raises(ValueError, match="cannot fill one batch"):
+        ActivationStream(tiny_model, HOOK, tokens[:4], batch_size=100, seed=0)  # 4 x 15 < 100
