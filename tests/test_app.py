@@ -1,15 +1,18 @@
 """The dashboard's pages through Streamlit's AppTest, on the real embedded default."""
 
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 TIMEOUT = 240
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch):
     monkeypatch.setenv("SAEVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return AppTest.from_file("app.py", default_timeout=TIMEOUT)
+    return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
 
 
 def test_home_shows_the_embedded_model_and_its_saes(app):
