@@ -11,12 +11,7 @@ from collections import defaultdict
 
 import torch
 
-
-def explained_variance(x_ND: torch.Tensor, x_hat_ND: torch.Tensor) -> float:
-    """1 - ||x - x_hat||^2 / ||x - mean(x)||^2, summed over all rows and dimensions."""
-    resid = (x_ND - x_hat_ND).pow(2).sum()
-    total = (x_ND - x_ND.mean(0, keepdim=True)).pow(2).sum()
-    return float(1 - resid / total)
+from saeviz.metrics import explained_variance  # noqa: F401  (one definition, re-exported)
 
 
 def unigram_entropy(tokens: torch.Tensor) -> float:
