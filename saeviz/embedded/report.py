@@ -59,12 +59,11 @@ def measure_toyworld(model, assets: Path, per_cell: int) -> dict:
 
 
 def measure_saes(model, assets: Path, n_rows: int) -> dict:
-    from sae_lens import SAE
-
     from saeviz.embedded.metrics import sae_metrics
+    from saeviz.saes import load_sae_dir
 
     rows = load_tokens("eval", assets)[:n_rows]
-    return {f"{site}/{layer}": sae_metrics(model, SAE.load_from_disk(str(sae_dir(site, layer, assets)), device="cpu"),
+    return {f"{site}/{layer}": sae_metrics(model, load_sae_dir(sae_dir(site, layer, assets), device="cpu"),
                                            hook_name(site, layer), rows)
             for site, layer in available_saes(assets)}
 
