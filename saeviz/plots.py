@@ -91,3 +91,17 @@ def model_ce_figure(ce: pd.DataFrame) -> go.Figure:
                       yaxis_title="CE loss (nats)", margin=dict(l=10, r=10, t=50, b=10),
                       yaxis_range=[low - pad, high + 0.5 * pad])  # the differences, not the distance from 0
     return fig
+
+
+def compress_stats_figure(stats: pd.DataFrame, value: str = "sparsity") -> go.Figure:
+    """Layers x matrices heatmap of what compression did: achieved sparsity or quantization error."""
+    grid = stats.pivot(index="layer", columns="matrix", values=value)
+    grid = grid[[m for m in ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out") if m in grid.columns]]
+    text = grid.map(lambda v: f"{v:.1%}" if value == "sparsity" else f"{v:.2e}")
+    fig = go.Figure(go.Heatmap(z=grid.values, x=list(grid.columns), y=[f"layer {i}" for i in grid.index],
+                               text=text.values, texttemplate="%{text}", colorscale="Reds", showscale=False,
+                               xgap=2, ygap=2, hovertemplate="%{y} %{x}: %{text}<extra></extra>"))
+    label = "Achieved sparsity per matrix (exact)" if value == "sparsity" else "Mean |w - q(w)| per matrix"
+    fig.update_layout(title=label, height=80 + 45 * len(grid), margin=dict(l=10, r=10, t=40, b=10),
+                      yaxis=dict(autorange="reversed"))
+    return fig

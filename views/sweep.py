@@ -5,7 +5,7 @@ import streamlit as st
 
 from saeviz.compress import COMPRESSORS
 from saeviz.errors import SaevizError
-from saeviz.plots import METRIC_LABELS, model_ce_figure, sweep_curves_figure
+from saeviz.plots import METRIC_LABELS, compress_stats_figure, model_ce_figure, sweep_curves_figure
 from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, CompressSpec, EvalSpec, TrainSpec, spec_help
 from saeviz.sweep import SweepSpec, run_sweep
 from ui.cached import progress_bar, workbench_for
@@ -69,6 +69,10 @@ metric = st.selectbox("Metric", metrics, index=metrics.index("explained_variance
 st.plotly_chart(sweep_curves_figure(rows, metric), use_container_width=True)
 c1, c2 = st.columns([1, 1])
 c1.plotly_chart(model_ce_figure(model_rows), use_container_width=True)
+stats = bench.store.compress_stats(bench.compress_key(spec.compression))
+if len(stats):
+    value = "quant_error" if spec.compression.method == "rtn" else "sparsity"
+    c1.plotly_chart(compress_stats_figure(stats, value), use_container_width=True)
 best = rows[(rows["variant"] == "pruned_best") & (rows["metric"] == metric)][["site", "layer", "sae_sparsity", "value"]]
 c2.subheader("PrunedBest per site and layer")
 c2.dataframe(best.rename(columns={"sae_sparsity": "SAE sparsity", "value": metric}), hide_index=True, use_container_width=True)
