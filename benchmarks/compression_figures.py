@@ -55,7 +55,6 @@ def main() -> None:
     sweep = SweepSpec(compression=VARIANTS[1], eval=EvalSpec(n_sequences=64))
     metrics = run_sweep(bench, sweep, progress=tqdm_progress("sweep"))
     pruned = metrics[(metrics.variant.isin(["pruned", "pretrained", "dense"])) & (metrics.metric.isin(["mse", "explained_variance"]))]
-    wide = pruned.pivot_table(index=["site", "layer"], columns=["metric", "variant", "sae_sparsity"], values="value", dropna=False)
     with pd.option_context("display.width", 250, "display.max_columns", 100):
         for metric in ("explained_variance", "mse"):
             print(f"\n{metric} of WANDA-pruned SAEs on the 50%-WANDA model, by SAE sparsity:")
@@ -66,7 +65,6 @@ def main() -> None:
 
         sweep_curves_figure(metrics, "mse").write_html(args.html, include_plotlyjs=True)
         print(f"wrote {args.html}")
-    del wide
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ sparsity, PrunedBest and retrained SAEs, all on the compressed model; resumable 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """Compress the model, sweep the SAE's own sparsity, and compare pretrained, pruned, PrunedBest and retrained SAEs."""
 
-import pandas as pd
 import streamlit as st
 
 from saeviz.compress import COMPRESSORS
