@@ -30,9 +30,10 @@ def main() -> None:
             page.get_by_role("button", name=args.click).click(timeout=args.timeout * 1000)
         if args.wait_text:
             page.get_by_text(args.wait_text).first.wait_for(timeout=args.timeout * 1000)
+        page.wait_for_timeout(2000)  # charts and tables mount after the text
         if page.locator(".stPlotlyChart").count():
             page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=args.timeout * 1000)
-        page.wait_for_timeout(3000)  # let plotly finish drawing every chart
+        page.wait_for_timeout(4000)  # let plotly and the data grids finish drawing
         page.screenshot(path=args.out, full_page=True)
         browser.close()
     print(args.out)
