@@ -59,3 +59,12 @@ def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
     assert main([*argv, *(["--cache-dir", str(tmp_path)] if argv[0] != "info" else [])]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_info_reports_versions_device_and_verified_assets(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "sae-lens: 6.54.12" in out and "GPU in use" in out and "cache:" in out
+    checked = next(line for line in out.splitlines() if "embedded assets" in line)
+    ok, total = checked.split()[2].split("/")
+    assert ok == total and int(total) > 20  # every shipped file matches its manifest checksum

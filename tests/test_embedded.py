@@ -136,3 +136,14 @@ def test_pack_rows_are_bos_led():
 def test_split_prompt_puts_answer_after_prompt():
     prompt, answer = toyworld.split_prompt("Where is {x}? It is in {a}.", {"name": "Lyon"}, "France")
     assert (prompt, answer) == ("Where is Lyon? It is in", " France")
+
+
+def test_training_rows_for_retraining_are_rebuilt_from_the_shipped_corpus(tmp_path, monkeypatch):
+    from saeviz.data import load_split
+    from saeviz.embedded import build
+
+    monkeypatch.setattr(build, "CACHE_DIR", tmp_path)  # force a rebuild, not a cached copy
+    rows = load_split("embedded", "train")
+    assert rows.shape[1] == 128 and rows.shape[0] > 10_000
+    assert (rows[:, 0] == E.load_tokenizer().bos_token_id).all()
+    assert (tmp_path / "train_rows.safetensors").is_file()
