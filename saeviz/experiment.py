@@ -23,7 +23,7 @@ from saeviz.store import Store
 
 
 # Bumped whenever a change alters what a cached result would be, so stale entries are never served.
-RESULTS_VERSION = 2
+RESULTS_VERSION = 3
 
 
 def combine_keys(*parts) -> str:
@@ -174,7 +174,8 @@ class Workbench:
                 "layer": layer, "variant": variant, "sae_sparsity": sae_sparsity}
 
     def evaluate(self, compress: CompressSpec, site: str, layer: int, variant: str, make_sae, eval_spec: EvalSpec,
-                 variant_key: str = "", sae_sparsity: float | None = None) -> dict[str, float]:
+                 variant_key: str = "", sae_sparsity: float | None = None,
+                 extra: dict[str, float] | None = None) -> dict[str, float]:
         """Metrics of one SAE variant at (site, layer) on the compressed model; cached by every spec involved."""
         hook = site_hook(site, layer)
         run_key = combine_keys(self.compress_key(compress), self.sae_spec(site, layer).label(), variant, variant_key, spec_key(eval_spec))
@@ -186,6 +187,7 @@ class Workbench:
         tokens = self.tokens("eval")[: eval_spec.n_sequences] if eval_spec.downstream else None
         ce_zero = self.zero_ablation_ce(compress, hook, eval_spec) if eval_spec.downstream else None
         metrics = evaluate_sae(self.compressed(compress), make_sae(), hook, acts, tokens, eval_spec.batch_size, ce_zero)
+        metrics.update(extra or {})
         self.store.put_metrics(self._run(run_key, compress, site, layer, variant, sae_sparsity), metrics)
         return metrics
 

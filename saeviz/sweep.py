@@ -77,7 +77,8 @@ def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> 
     best, within = select_pruned_best(losses, retrained_loss, spec.best)
     prune = spec.prune_spec(best)
     bench.evaluate(comp, site, layer, "pruned_best", lambda: bench.pruned_sae(comp, site, layer, prune), ev,
-                   variant_key=spec_key(prune) + spec_key(spec.best) + str(retrained_loss), sae_sparsity=best)
+                   variant_key=spec_key(prune) + spec_key(spec.best) + str(retrained_loss), sae_sparsity=best,
+                   extra={"within_tolerance": float(within)})
     tick(f"{site} L{layer}: done (PrunedBest {best:.0%}{'' if within else ', none within tolerance'})")
 
 

@@ -67,6 +67,7 @@ def test_sweep_computes_every_variant_then_serves_from_cache(tmp_path, tiny_mode
         assert mse[site, "pruned", 0.9] != pytest.approx(mse[site, "pruned", 0.0])
     best = units[(units.variant == "pruned_best")]
     assert (best["sae_sparsity"] >= 0.25).all()
+    assert set(best[best.metric == "within_tolerance"]["value"]) <= {0.0, 1.0} and len(best[best.metric == "within_tolerance"]) == 3
     model_rows = rows[rows.site.isna()]
     ce = dict(zip(model_rows["compression"], model_rows["value"]))
     assert set(ce) == {"dense", "wanda-50%"} and ce["dense"] != ce["wanda-50%"]
