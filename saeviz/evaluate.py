@@ -42,7 +42,7 @@ def _token_ce(logits_BTV: torch.Tensor, tokens_BT: torch.Tensor) -> torch.Tensor
 
 
 def _batches(model, tokens_NT: torch.Tensor, batch_size: int):
-    """(tokens, scored positions) per batch: predicting a real token from a real token."""
+    """(tokens, kept positions, scored positions) per batch; scored: a real token predicted from a real token."""
     special = special_token_ids(model)
     for start in range(0, tokens_NT.shape[0], batch_size):
         tokens = tokens_NT[start : start + batch_size].to(model.cfg.device)

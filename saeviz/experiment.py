@@ -81,7 +81,7 @@ class Workbench:
         key = self.compress_key(compress)
         if key in self._models:
             return self._models[key]
-        masks = self.store.get_tensors("model_masks", key)
+        masks = None if compress.method == "dense" else self.store.get_tensors("model_masks", key)
         if compress.method == "dense":
             model = self.base_model
         elif masks is not None:

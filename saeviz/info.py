@@ -46,13 +46,13 @@ def default_sae_specs(model_spec: ModelSpec) -> list[SaeSpec]:
     return [SaeSpec.embedded(site, layer) for site, layer in embedded.available_saes()]
 
 
-def load_summary(model_spec: ModelSpec, sae_specs: list[SaeSpec]) -> dict:
-    """Load a model and SAEs, check each SAE fits, and describe them (raises LoadError on a bad name)."""
+def load_summary(model_spec: ModelSpec, sae_specs: list[SaeSpec], model=None) -> dict:
+    """Load a model (unless given, already loaded) and SAEs, check each SAE fits, and describe them."""
     from saeviz.errors import CompatibilityError
     from saeviz.models import hook_sites, load_model, model_summary
     from saeviz.saes import check_compatible, load_sae, sae_summary
 
-    model = load_model(model_spec)
+    model = model if model is not None else load_model(model_spec)
     saes = []
     for spec in sae_specs:
         sae = load_sae(spec, device=str(model.cfg.device))
