@@ -73,14 +73,25 @@ def build_parser() -> argparse.ArgumentParser:
         ("build-embedded", _cmd_build_embedded, "Rebuild the embedded model, tokenizer, SAEs and data from scratch."),
         ("embedded-report", _cmd_embedded_report, "Measure the embedded default's figures (loss, toy-world accuracy, SAE quality)."),
     ):
+        # these two parse their own options: everything after the command name is handed over
         cmd = sub.add_parser(name, help=text, add_help=False)
-        cmd.add_argument("rest", nargs=argparse.REMAINDER)
-        cmd.set_defaults(func=func)
+        cmd.set_defaults(func=func, rest=[])
     return parser
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line; the delegating commands get their options in `rest`
+    (argparse's REMAINDER drops an option that comes first, so they are split off here)."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.func not in (_cmd_build_embedded, _cmd_embedded_report):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.rest = unknown
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return int(args.func(args) or 0)
     except (SaevizError, ValueError) as exc:

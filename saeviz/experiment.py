@@ -19,6 +19,7 @@ from saeviz.evaluate import evaluate_sae
 from saeviz.jobs import Progress
 from saeviz.sae_prune import apply_sae_masks, prune_sae
 from saeviz.specs import EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
+from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.store import Store
 
 
@@ -44,7 +45,11 @@ class Workbench:
         self._base, self._tokens = model, dict(tokens or {})
         self._models, self._saes, self._zero_ce = {}, {}, {}
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
-        self.model_key = spec_key(model_spec)
+        # results from the embedded default belong to one build of its assets: a rebuilt model or
+        # SAE must never be served results cached for the previous one
+        uses_embedded = (model_spec.is_embedded or tokens_source == EMBEDDED
+                         or sae_template.split("/")[0] == EMBEDDED)
+        self.model_key = combine_keys(spec_key(model_spec), embedded_fingerprint() if uses_embedded else None)
 
     # --- inputs ---------------------------------------------------------------------------------
     @property

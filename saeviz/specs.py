@@ -221,6 +221,8 @@ class TrainSpec:
     context_size: int = _help("Tokens per sequence fed to the model.", default=128)
     seed: int = _help("Random seed of initialisation and data order.", default=0)
     checkpoints: int = _help("Checkpoints written during training (resume points).", default=4)
+    lr_warm_up_frac: float = _help("Share of the steps spent warming the learning rate up from 0.", default=0.05)
+    lr_decay_frac: float = _help("Share of the steps, at the end, over which the learning rate decays linearly to 0.", default=0.2)
     sparsity_coefficient: float | None = _help(
         "L1 (standard) or L0 (jumprelu) penalty; None takes the architecture's default. TopK SAEs keep the pretrained k.",
         default=None,
@@ -231,6 +233,9 @@ class TrainSpec:
             raise ValueError(f"training_tokens={self.training_tokens} is below one batch ({self.batch_size_tokens}): raise it.")
         if not 0 < self.lr < 1:
             raise ValueError(f"lr={self.lr}: use a learning rate between 0 and 1, e.g. 3e-4.")
+        if not (0 <= self.lr_warm_up_frac and 0 <= self.lr_decay_frac and self.lr_warm_up_frac + self.lr_decay_frac <= 1):
+            raise ValueError(f"lr_warm_up_frac={self.lr_warm_up_frac} and lr_decay_frac={self.lr_decay_frac}: "
+                             "use shares between 0 and 1 that add up to at most 1.")
 
 
 # The paper's three activation sites, addressed by transformer_lens hook name.

@@ -110,6 +110,13 @@ def _latest_checkpoint(ckpt_root: Path) -> Path | None:
 def retrain_like(pretrained, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Path,
                  progress: Progress | None = None) -> TrainResult:
     """Train a new SAE like ``pretrained`` on ``model``'s activations; resumes from ``workdir`` checkpoints."""
+    return train_sae(training_config_like(pretrained, spec), model, tokens_NT, spec, workdir, progress)
+
+
+def train_sae(cfg, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Path,
+              progress: Progress | None = None) -> TrainResult:
+    """Train an SAE of sae_lens training config ``cfg`` (its metadata names the hook) on ``model``'s
+    activations over ``tokens_NT``; resumes from ``workdir`` checkpoints, saves to ``workdir/final``."""
     from sae_lens import SAE
     from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.sae import TrainingSAE
@@ -118,13 +125,15 @@ def retrain_like(pretrained, model, tokens_NT: torch.Tensor, spec: TrainSpec, wo
     torch.manual_seed(spec.seed)
     workdir = Path(workdir)
     ckpt_root = workdir / "checkpoints"
-    cfg = training_config_like(pretrained, spec)
     sae = TrainingSAE.from_dict(cfg.to_dict())
     stream = ActivationStream(model, cfg.metadata.hook_name, tokens_NT, spec.batch_size_tokens, spec.seed,
                               total_samples=spec.training_tokens, progress=progress)
+    steps = spec.training_tokens // spec.batch_size_tokens
     trainer_cfg = SAETrainerConfig(
         total_training_samples=spec.training_tokens, train_batch_size_samples=spec.batch_size_tokens,
-        lr=spec.lr, lr_end=spec.lr, device=str(sae.device), n_checkpoints=spec.checkpoints, checkpoint_path=str(ckpt_root),
+        lr=spec.lr, lr_end=spec.lr, lr_scheduler_name="constant",  # constant, then sae_lens' linear decay to 0
+        lr_warm_up_steps=int(spec.lr_warm_up_frac * steps), lr_decay_steps=int(spec.lr_decay_frac * steps),
+        device=str(sae.device), n_checkpoints=spec.checkpoints, checkpoint_path=str(ckpt_root),
         dead_feature_window=max(1, spec.training_tokens // spec.batch_size_tokens // 4),
         # one sparsity window for the whole run: sae_lens only resets it to log to wandb, which we don't
         feature_sampling_window=spec.training_tokens // spec.batch_size_tokens + 1,

@@ -68,3 +68,12 @@ def test_info_reports_versions_device_and_verified_assets(capsys):
     checked = next(line for line in out.splitlines() if "embedded assets" in line)
     ok, total = checked.split()[2].split("/")
     assert ok == total and int(total) > 20  # every shipped file matches its manifest checksum
+
+
+def test_delegating_commands_receive_their_leading_options():
+    from saeviz.cli import parse
+
+    assert parse(["build-embedded", "--stage", "model", "--out", "/x"]).rest == ["--stage", "model", "--out", "/x"]
+    assert parse(["embedded-report"]).rest == []
+    with pytest.raises(SystemExit):
+        parse(["info", "--bogus"])  # other commands still refuse options they don't know

@@ -107,3 +107,15 @@ def test_pruned_best_rule():
     assert select_pruned_best(losses, None, BestRule()) == (0.25, False)
     with pytest.raises(ValueError, match=">= 0.25"):
         select_pruned_best({0.0: 1.0, 0.1: 1.1}, 1.0, BestRule())
+
+
+def test_embedded_results_are_keyed_by_the_asset_build(tmp_path, monkeypatch):
+    from saeviz import experiment
+
+    store = Store(tmp_path / "cache")
+    before = experiment.Workbench(ModelSpec(), store).model_key
+    other = Workbench(ModelSpec(name="tiny"), store, tokens_source=str(tmp_path), sae_template=str(tmp_path / "{site}")).model_key
+    monkeypatch.setattr(experiment, "embedded_fingerprint", lambda: "a-rebuilt-build")
+    assert experiment.Workbench(ModelSpec(), store).model_key != before  # a rebuild invalidates cached results
+    assert Workbench(ModelSpec(name="tiny"), store, tokens_source=str(tmp_path),
+                     sae_template=str(tmp_path / "{site}")).model_key == other  # nothing embedded: unaffected

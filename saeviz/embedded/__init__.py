@@ -92,6 +92,13 @@ def verify_assets(assets: Path = ASSETS_DIR) -> dict[str, bool]:
             for rel, digest in manifest["files"].items()}
 
 
+def fingerprint(assets: Path = ASSETS_DIR) -> str:
+    """A short hash of every shipped file's checksum: changes whenever the assets are rebuilt."""
+    manifest = assets / "manifest.json"
+    files = json.loads(manifest.read_text()).get("files", {}) if manifest.is_file() else {}
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def is_built(assets: Path = ASSETS_DIR) -> bool:
     """True when the manifest exists and every file it lists is present (checksums not read)."""
     manifest = assets / "manifest.json"

@@ -22,15 +22,14 @@ class BuildConfig:
     seed: int = 0
     toy_docs_for_tokenizer: int = 8_000
     toy_train_docs: int = 30_000
-    """Toy-world documents in the training rows (about 70 tokens each)."""
+    """Toy-world documents in the training rows (about 80 tokens each)."""
     toy_eval_rows: int = 128
     prose_eval_rows: int = 384
     calibration_rows: int = 128
     model_tokens: int = 8_000_000
     anneal_tokens: int = 2_500_000
     """Second phase: fresh toy-world text (3/4) mixed with prose (1/4) at a lower peak lr, so that
-    facts are seen in more sentences. Measured: it lowers the loss (train 2.24 -> 1.57) but leaves
-    held-out-template accuracy where phase 1 left it (~0.74): that gap is about phrasings, not facts."""
+    facts are seen in more sentences."""
     anneal_toy_docs: int = 24_000
     anneal_lr: float = 6e-4
     sae_tokens: int = 1_500_000

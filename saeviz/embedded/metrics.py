@@ -1,12 +1,10 @@
 """Figures of the embedded build: LM loss, unigram baseline, toy-world accuracy, SAE quality.
 
-Pure tensor functions (`explained_variance`, `unigram_entropy`, ...) plus small loops that run
-the model. SAE figures skip position 0: the BOS activation is an outlier of huge norm that every
-SAE of this family reconstructs poorly and that no downstream use reads; the spliced CE keeps
-BOS clean for the same reason.
+Pure tensor functions (`unigram_entropy`, ...) plus small loops that run the model; SAE figures
+come from saeviz.evaluate, which skips BOS positions (outliers of huge norm that no downstream use
+reads) in reconstruction and keeps them clean when splicing.
 """
 
-import math
 from collections import defaultdict
 
 import torch
@@ -80,49 +78,14 @@ def accuracy_table(prompts: list[dict], correct: list[bool]) -> dict:
             "by_attribute": {k: mean(v) for k, v in sorted(by_attr.items())}}
 
 
-def _sae_input(sae, acts: torch.Tensor) -> torch.Tensor:
-    # hook_z SAEs saved with reshape_activations="hook_z" take [..., n_heads, d_head]
-    return acts if getattr(sae, "hook_z_reshaping_mode", False) else acts.flatten(2)
+def sae_figures(model, sae, hook: str, rows: torch.Tensor, batch: int = 32) -> dict:
+    """An SAE's figures on token rows, through saeviz.evaluate (the metrics every variant gets):
+    reconstruction on the non-special positions and CE / KL with the SAE spliced in, rounded."""
+    from saeviz.activations import collect_activations
+    from saeviz.evaluate import evaluate_sae
+    from saeviz.saes import flat_inputs
 
-
-@torch.no_grad()
-def sae_metrics(model, sae, hook: str, rows: torch.Tensor, batch: int = 32) -> dict:
-    """EV, MSE, L0, dead fraction (never active on `rows`) and CE clean / spliced / zero-ablated."""
-    xs, xhs, l0s, fired = [], [], [], torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
-    ce = defaultdict(float)
-    n_tok = 0
-    for i in range(0, rows.shape[0], batch):
-        b = rows[i:i + batch].long()
-        clean, cache = model.run_with_cache(b, names_filter=[hook], return_type="loss", loss_per_token=True)
-        acts = cache[hook]
-        feats = sae.encode(_sae_input(sae, acts))
-        recon = sae.decode(feats)
-        f = feats[:, 1:].reshape(-1, feats.shape[-1])
-        xs.append(acts[:, 1:].reshape(f.shape[0], -1))
-        xhs.append(recon[:, 1:].reshape(f.shape[0], -1))
-        l0s.append((f != 0).sum(-1).float())
-        fired |= (f != 0).any(0)
-
-        def splice(value, hook=None, new=recon):
-            value[:, 1:] = new.reshape(value.shape)[:, 1:]
-            return value
-
-        def ablate(value, hook=None):
-            value[:, 1:] = 0.0
-            return value
-
-        spliced = model.run_with_hooks(b, fwd_hooks=[(hook, splice)], return_type="loss", loss_per_token=True)
-        zero = model.run_with_hooks(b, fwd_hooks=[(hook, ablate)], return_type="loss", loss_per_token=True)
-        for name, loss in (("clean", clean), ("spliced", spliced), ("zero", zero)):
-            ce[name] += float(loss.sum())
-        n_tok += clean.numel()
-    x, xh = torch.cat(xs), torch.cat(xhs)
-    ce = {k: v / n_tok for k, v in ce.items()}
-    denom = ce["zero"] - ce["clean"]
-    return {"explained_variance": round(explained_variance(x, xh), 4),
-            "mse": float((x - xh).pow(2).mean()), "l0": round(float(torch.cat(l0s).mean()), 2),
-            "dead_fraction": round(float(1 - fired.float().mean()), 4),
-            "ce_clean": round(ce["clean"], 4), "ce_spliced": round(ce["spliced"], 4),
-            "ce_zero_ablated": round(ce["zero"], 4),
-            "ce_loss_recovered": round((ce["zero"] - ce["spliced"]) / denom, 4) if denom > 0 else math.nan,
-            "n_tokens": int(x.shape[0])}
+    rows = rows.long()
+    acts = collect_activations(model, hook, rows, batch)
+    figures = evaluate_sae(model, flat_inputs(sae), hook, acts, rows, batch_size=batch)
+    return {**{k: round(float(v), 5) for k, v in figures.items()}, "n_tokens": int(acts.shape[0])}

@@ -2,7 +2,8 @@
 
 `python -m saeviz embedded-report [--per-cell N] [--sae-rows N]`: held-out LM loss against the
 unigram entropy of the same tokens, toy-world completion accuracy on held-out templates (by
-template kind and attribute; also on training templates and on held-out entities for contrast),
+template kind and attribute; also, for contrast, on phrasings whose relation words no training text
+uses, on training templates, and on held-out entities whose facts were never seen),
 and every SAE's EV / MSE / L0 / dead fraction / spliced CE on the eval tokens.
 """
 
@@ -48,6 +49,7 @@ def measure_toyworld(model, assets: Path, per_cell: int) -> dict:
     world = load_toyworld(assets)
     out = {}
     for label, which, ents, n in (("heldout_templates", "heldout", "train", per_cell),
+                                  ("novel_phrasings", "novel", "train", per_cell),
                                   ("train_templates", "train", "train", max(1, per_cell // 4)),
                                   ("heldout_entities", "heldout", "heldout", max(1, per_cell // 4))):
         prompts = sample_prompts(fact_prompts(world, which, ents), n)
@@ -59,11 +61,11 @@ def measure_toyworld(model, assets: Path, per_cell: int) -> dict:
 
 
 def measure_saes(model, assets: Path, n_rows: int) -> dict:
-    from saeviz.embedded.metrics import sae_metrics
+    from saeviz.embedded.metrics import sae_figures
     from saeviz.saes import load_sae_dir
 
     rows = load_tokens("eval", assets)[:n_rows]
-    return {f"{site}/{layer}": sae_metrics(model, load_sae_dir(sae_dir(site, layer, assets), device="cpu"),
+    return {f"{site}/{layer}": sae_figures(model, load_sae_dir(sae_dir(site, layer, assets), device="cpu"),
                                            hook_name(site, layer), rows)
             for site, layer in available_saes(assets)}
 
@@ -88,11 +90,11 @@ def format_figures(fig: dict) -> str:
     lines.append("  held-out templates by attribute: " + ", ".join(
         f"{k} {v:.3f}" for k, v in tw["heldout_templates"]["by_attribute"].items()))
     lines += ["", f"{'SAE':10s} {'EV':>6s} {'MSE':>9s} {'L0':>6s} {'dead':>6s} {'CE clean':>9s} "
-                  f"{'CE SAE':>7s} {'CE zero':>8s} {'CE rec':>7s}"]
+                  f"{'CE SAE':>7s} {'CE zero':>8s} {'CE score':>8s} {'KL':>7s}"]
     for key, m in fig["saes"].items():
         lines.append(f"{key:10s} {m['explained_variance']:6.3f} {m['mse']:9.5f} {m['l0']:6.1f} "
-                     f"{m['dead_fraction']:6.3f} {m['ce_clean']:9.3f} {m['ce_spliced']:7.3f} "
-                     f"{m['ce_zero_ablated']:8.3f} {m['ce_loss_recovered']:7.3f}")
+                     f"{m['dead_fraction']:6.3f} {m['ce_clean']:9.3f} {m['ce_sae']:7.3f} "
+                     f"{m['ce_zero']:8.3f} {m['ce_loss_score']:8.3f} {m['kl_div']:7.4f}")
     return "\n".join(lines)
 
 

@@ -26,23 +26,40 @@ def _entities() -> dict[str, list[dict]]:
     return {"cities": cities, "people": people, "words": words}
 
 
-def _split_templates(rng: random.Random) -> dict[str, dict[str, list[dict]]]:
-    """One template per (attribute, kind) held out, chosen among those whose answer appears once
-    (a template that states the answer earlier would make its prompt trivial)."""
+def _split_templates(rng: random.Random, heldout_frac: float) -> dict[str, dict[str, list[dict]]]:
+    """Per (attribute, kind), hold out whole templates (at least 4, about `heldout_frac`), chosen among
+    promptable ones such that every frame and every part of a held-out template still occurs in some
+    training template: the held-out sentences are new, their pieces are not."""
     out = {}
-    for attr, by_kind in T.ATTRIBUTE_TEMPLATES.items():
+    for attr in T.PARTS:
         train, heldout = [], []
         for kind in T.KINDS:
-            texts = list(by_kind[kind])
-            eligible = [t for t in texts if t.count("{a}") == 1]
-            held = rng.choice(eligible)
-            heldout.append({"kind": kind, "text": held})
-            train += [{"kind": kind, "text": t} for t in texts if t != held]
-        out[attr] = {"train": train, "heldout": heldout}
+            combos = T.combinations(attr, kind)
+            order = list(range(len(combos)))
+            rng.shuffle(order)
+            want = max(4, round(heldout_frac * len(combos)))
+            uses = {}
+            for c in combos:
+                for piece in c["parts"].items():
+                    uses[piece] = uses.get(piece, 0) + 1
+            held = set()
+            for i in order:
+                c = combos[i]
+                if len(held) == want:
+                    break
+                if promptable(c) and all(uses[piece] > 1 for piece in c["parts"].items()):
+                    held.add(i)
+                    for piece in c["parts"].items():
+                        uses[piece] -= 1
+            heldout += [{"kind": kind, "text": combos[i]["text"]} for i in sorted(held)]
+            train += [{"kind": kind, "text": c["text"]} for i, c in enumerate(combos) if i not in held]
+        novel = [{"kind": kind, "text": text} for kind, text in T.NOVEL[attr]]
+        out[attr] = {"train": train, "heldout": heldout, "novel": novel}
     return out
 
 
-def make_world(seed: int = 0, heldout_entity_frac: float = 0.08, bio_correlation: float = 0.9) -> dict:
+def make_world(seed: int = 0, heldout_entity_frac: float = 0.08, bio_correlation: float = 0.9,
+               heldout_template_frac: float = 0.15) -> dict:
     """The JSON-serialisable description of the toy world (saved as assets/data/toyworld.json)."""
     if not 0.5 <= bio_correlation <= 1.0:
         raise ValueError("bio_correlation is P(profession matches gender-coded group); use 0.5..1")
@@ -54,7 +71,7 @@ def make_world(seed: int = 0, heldout_entity_frac: float = 0.08, bio_correlation
         "seed": seed,
         "entities": ents,
         "heldout_entities": heldout,
-        "templates": _split_templates(rng),
+        "templates": _split_templates(rng, heldout_template_frac),
         "biographies": {
             "correlation": bio_correlation,
             "female_coded_professions": list(E.FEMALE_CODED_PROFESSIONS),
@@ -110,11 +127,15 @@ def fact_prompts(world: dict, which: str = "heldout", entities: str = "train") -
     return rows
 
 
-def _fact_sentence(world: dict, rng: random.Random, etype: str, ent: dict, which: str) -> str:
-    attrs = [a for a in world["templates"] if a.startswith(etype + ".")]
-    attr = rng.choice(attrs)
-    tpl = rng.choice(world["templates"][attr][which])["text"]
-    return _fill(tpl, ent, ent[attr.split(".")[1]])
+def _by_kind(world: dict, which: str) -> dict[str, dict[str, list[str]]]:
+    return {attr: {k: [t["text"] for t in split[which] if t["kind"] == k] for k in KINDS_ORDER}
+            for attr, split in world["templates"].items()}
+
+
+def _fact_sentence(templates: dict, rng: random.Random, etype: str, ent: dict) -> str:
+    attr = rng.choice([a for a in templates if a.startswith(etype + ".")])
+    kind = rng.choice(KINDS_ORDER)  # kinds equally often, whatever their number of templates
+    return _fill(rng.choice(templates[attr][kind]), ent, ent[attr.split(".")[1]])
 
 
 def _combo_sentence(rng: random.Random, etype: str, ent: dict) -> str:
@@ -128,7 +149,7 @@ def _spelling_sentence(rng: random.Random, ent: dict) -> str:
                                          first=w[0].upper(), n=len(w))
 
 
-def _fact_doc(world: dict, rng: random.Random, etype: str, which: str) -> str:
+def _fact_doc(world: dict, templates: dict, rng: random.Random, etype: str, which: str) -> str:
     pool = _pool(world, etype, heldout=False)
     sents, ent = [], rng.choice(pool)
     for _ in range(rng.randint(3, 8)):
@@ -140,7 +161,7 @@ def _fact_doc(world: dict, rng: random.Random, etype: str, which: str) -> str:
         elif which == "train" and etype != "word" and r < 0.15:
             sents.append(_combo_sentence(rng, etype, ent))
         else:
-            sents.append(_fact_sentence(world, rng, etype, ent, which))
+            sents.append(_fact_sentence(templates, rng, etype, ent))
     sep = rng.choice([" ", "\n", "\n\n"])
     return sep.join(sents)
 
@@ -167,6 +188,7 @@ def documents(world: dict, n_docs: int, seed: int, which: str = "train") -> list
     """`n_docs` toy-world documents. which="train": training templates, combos, spelling and
     biographies; which="heldout": held-out templates only (evaluation text)."""
     rng = random.Random(f"{seed}-{which}")
+    templates = _by_kind(world, which)
     docs = []
     for _ in range(n_docs):
         r = rng.random()
@@ -174,5 +196,5 @@ def documents(world: dict, n_docs: int, seed: int, which: str = "train") -> list
             docs.append(" ".join(biography(world, rng)["text"] for _ in range(rng.randint(1, 3))))
         else:
             etype = "city" if r < 0.5 else "person" if r < 0.8 else "word"
-            docs.append(_fact_doc(world, rng, etype, which))
+            docs.append(_fact_doc(world, templates, rng, etype, which))
     return docs
