@@ -26,6 +26,10 @@ class BuildConfig:
     toy_eval_rows: int = 128
     prose_eval_rows: int = 384
     calibration_rows: int = 128
+    calibration_toy_rows: int = 32
+    """Of the calibration rows, those of toy-world text (training templates, fresh sentences). Measured
+    with prose-only calibration: WANDA-50% beat magnitude on prose (CE 4.177 vs 4.260) but lost on
+    toy-world text (1.647 vs 1.252): calibration must cover what the model is evaluated on."""
     model_tokens: int = 8_000_000
     anneal_tokens: int = 2_500_000
     """Second phase: fresh toy-world text (3/4) mixed with prose (1/4) at a lower peak lr, so that
@@ -86,7 +90,11 @@ def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
     p["toyworld"].write_text(json.dumps(world, indent=1, sort_keys=True))
     prose = data.split_prose(corpus.read_corpus(p["corpus"]), bc.seed)
     rows = lambda docs: data.pack(encode_docs(tok, docs), sep)  # noqa: E731
-    calib = data.take_rows(rows(prose.calibration), bc.calibration_rows, "calibration")
+    n_toy_cal = bc.calibration_toy_rows
+    calib = data.shuffled_rows(torch_cat(
+        data.take_rows(rows(prose.calibration), bc.calibration_rows - n_toy_cal, "calibration"),
+        data.take_rows(rows(toyworld.documents(world, 4 * n_toy_cal, bc.seed + 7)), n_toy_cal, "toy calibration")),
+        bc.seed + 8)
     toy_eval = rows(toyworld.documents(world, 4 * bc.toy_eval_rows, bc.seed + 2, which="heldout"))
     both = torch_cat(data.take_rows(rows(prose.eval), bc.prose_eval_rows, "prose eval"),
                      data.take_rows(toy_eval, bc.toy_eval_rows, "toy eval"))
@@ -94,7 +102,8 @@ def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
     is_toy = (order >= bc.prose_eval_rows).to(torch.uint8)  # 1 for toy-world rows
     ev = both[order]
     meta = {"seed": str(bc.seed), "bos_token_id": str(sep)}
-    data.save_tokens(calib, out / "data" / "calibration.safetensors", {**meta, "source": "prose calibration split"})
+    data.save_tokens(calib, out / "data" / "calibration.safetensors", {**meta, "source": f"{bc.calibration_rows - n_toy_cal} prose calibration-split rows + {n_toy_cal} toy-world rows "
+                                           "(training templates, sentences generated apart from the training rows), shuffled"})
     data.save_tokens(ev, out / "data" / "eval.safetensors",
                      {**meta, "source": f"{bc.prose_eval_rows} prose eval-split rows + {bc.toy_eval_rows} "
                                         "toy-world rows from held-out templates, shuffled; is_toyworld marks the latter"},
