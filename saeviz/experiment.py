@@ -15,11 +15,11 @@ import torch
 
 from saeviz.compress import apply_masks, ce_loss, compress_model
 from saeviz.data import load_split
+from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.evaluate import evaluate_sae
 from saeviz.jobs import Progress
 from saeviz.sae_prune import apply_sae_masks, prune_sae
 from saeviz.specs import EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
-from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.store import Store
 
 

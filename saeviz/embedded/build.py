@@ -102,8 +102,9 @@ def stage_data(bc: BuildConfig, out: Path, fresh: bool) -> dict:
     is_toy = (order >= bc.prose_eval_rows).to(torch.uint8)  # 1 for toy-world rows
     ev = both[order]
     meta = {"seed": str(bc.seed), "bos_token_id": str(sep)}
-    data.save_tokens(calib, out / "data" / "calibration.safetensors", {**meta, "source": f"{bc.calibration_rows - n_toy_cal} prose calibration-split rows + {n_toy_cal} toy-world rows "
-                                           "(training templates, sentences generated apart from the training rows), shuffled"})
+    data.save_tokens(calib, out / "data" / "calibration.safetensors",
+                     {**meta, "source": f"{bc.calibration_rows - n_toy_cal} prose calibration-split rows + {n_toy_cal} "
+                                        "toy-world rows (training templates, sentences generated apart from the training rows), shuffled"})
     data.save_tokens(ev, out / "data" / "eval.safetensors",
                      {**meta, "source": f"{bc.prose_eval_rows} prose eval-split rows + {bc.toy_eval_rows} "
                                         "toy-world rows from held-out templates, shuffled; is_toyworld marks the latter"},

@@ -26,31 +26,34 @@ def _entities() -> dict[str, list[dict]]:
     return {"cities": cities, "people": people, "words": words}
 
 
+def _hold_out(combos: list[dict], want: int, rng: random.Random) -> set[int]:
+    """Indices of up to `want` promptable templates whose every piece (frame, statement, ...) is also
+    used by a template left in training."""
+    uses: dict[tuple, int] = {}
+    for c in combos:
+        for piece in c["parts"].items():
+            uses[piece] = uses.get(piece, 0) + 1
+    order = list(range(len(combos)))
+    rng.shuffle(order)
+    held = set()
+    for i in order:
+        pieces = combos[i]["parts"].items()
+        if len(held) < want and promptable(combos[i]) and all(uses[p] > 1 for p in pieces):
+            held.add(i)
+            for p in pieces:
+                uses[p] -= 1
+    return held
+
+
 def _split_templates(rng: random.Random, heldout_frac: float) -> dict[str, dict[str, list[dict]]]:
-    """Per (attribute, kind), hold out whole templates (at least 4, about `heldout_frac`), chosen among
-    promptable ones such that every frame and every part of a held-out template still occurs in some
-    training template: the held-out sentences are new, their pieces are not."""
+    """Per (attribute, kind), whole templates held out (at least 4, about `heldout_frac`): sentences
+    never trained on whose pieces all are; plus the never-trained NOVEL phrasings."""
     out = {}
     for attr in T.PARTS:
         train, heldout = [], []
         for kind in T.KINDS:
             combos = T.combinations(attr, kind)
-            order = list(range(len(combos)))
-            rng.shuffle(order)
-            want = max(4, round(heldout_frac * len(combos)))
-            uses = {}
-            for c in combos:
-                for piece in c["parts"].items():
-                    uses[piece] = uses.get(piece, 0) + 1
-            held = set()
-            for i in order:
-                c = combos[i]
-                if len(held) == want:
-                    break
-                if promptable(c) and all(uses[piece] > 1 for piece in c["parts"].items()):
-                    held.add(i)
-                    for piece in c["parts"].items():
-                        uses[piece] -= 1
+            held = _hold_out(combos, max(4, round(heldout_frac * len(combos))), rng)
             heldout += [{"kind": kind, "text": combos[i]["text"]} for i in sorted(held)]
             train += [{"kind": kind, "text": c["text"]} for i, c in enumerate(combos) if i not in held]
         novel = [{"kind": kind, "text": text} for kind, text in T.NOVEL[attr]]
