@@ -187,6 +187,26 @@ class Store:
         path = self.array_path(kind, key)
         return load_file(str(path)) if path.is_file() else None
 
+    # --- frames (tables of one result, e.g. per-latent statistics) -----------------------------
+    def frame_path(self, kind: str, key: str) -> Path:
+        return self.root / "frames" / kind / f"{key}.parquet"
+
+    def put_frame(self, kind: str, key: str, df: pd.DataFrame, meta: dict | None = None) -> Path:
+        """Write one result table as Parquet, atomically (written once under its key, read many times)."""
+        path = self.frame_path(kind, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+        with self._connect(write=True) as con:
+            con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
+                        [f"frame:{kind}", key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])
+        return path
+
+    def get_frame(self, kind: str, key: str) -> pd.DataFrame | None:
+        path = self.frame_path(kind, key)
+        return pd.read_parquet(path) if path.is_file() else None
+
     def sae_dir(self, key: str) -> Path:
         """Where a trained SAE of this key lives, in sae_lens' folder format."""
         return self.root / "saes" / key
