@@ -8,9 +8,9 @@ import pandas as pd
 
 from saeviz.cli_specs import compress_spec, eval_spec, train_spec, workbench
 from saeviz.jobs import tqdm_progress
-from saeviz.specs import DENSE, SaePruneSpec, site_hook, spec_key
+from saeviz.specs import DENSE, site_hook
 
-SUMMARY_METRICS = ["mse", "explained_variance", "l0", "ce_loss_score", "kl_div"]
+SUMMARY_METRICS = ["mse", "explained_variance", "cossim", "l0", "ce_loss_score", "kl_div_with_sae"]
 
 
 def _wide(rows: pd.DataFrame) -> pd.DataFrame:
@@ -38,31 +38,40 @@ def cmd_compress(args) -> int:
     return 0
 
 
+def _summary(rows: pd.DataFrame) -> pd.DataFrame:
+    from saeviz.evals.runner import wide
+
+    table = wide(rows).set_index("metric")
+    return table.loc[[m for m in SUMMARY_METRICS if m in table.index]].drop(columns=["eval", "item"])
+
+
 def cmd_prune_sae(args) -> int:
+    from saeviz.evals.runner import evaluate
+    from saeviz.variants import VariantSpec
+
     bench, comp, ev = workbench(args), compress_spec(args), eval_spec(args)
-    prune = SaePruneSpec(method=args.sae_method, sparsity=args.sae_sparsity)
+    pruned = VariantSpec("pruned", args.sae_sparsity, args.sae_method)
     site, layer = args.site, args.layer
-    rows = {
-        "pretrained": bench.evaluate(comp, site, layer, "pretrained", lambda: bench.pretrained_sae(site, layer), ev),
-        f"pruned {prune.sparsity:.0%}": bench.evaluate(comp, site, layer, "pruned", lambda: bench.pruned_sae(comp, site, layer, prune),
-                                                       ev, variant_key=spec_key(prune), sae_sparsity=prune.sparsity),
-    }
+    rows = pd.concat([evaluate(bench, comp, v, site, layer, "core", ev) for v in (VariantSpec("pretrained"), pruned)])
     print(f"{site_hook(site, layer)} on {comp.label()}:")
-    print(pd.DataFrame(rows).T[[m for m in SUMMARY_METRICS if m in next(iter(rows.values()))]].to_string())
+    print(_summary(rows).to_string())
     if args.out:
-        bench.pruned_sae(comp, site, layer, prune).save_model(args.out)
+        bench.variant_sae(comp, site, layer, pruned).save_model(args.out)
         print(f"pruned SAE saved to {args.out} (sae_lens format)")
     return 0
 
 
 def cmd_train_sae(args) -> int:
+    from saeviz.evals.runner import evaluate
+    from saeviz.variants import VariantSpec
+
     bench, comp, ev, train = workbench(args), compress_spec(args), eval_spec(args), train_spec(args)
     if train is None:
         raise ValueError("--train-tokens must be positive for train-sae.")
     site, layer = args.site, args.layer
     sae = bench.retrained_sae(comp, site, layer, train, progress=tqdm_progress(f"train {site} L{layer}"))
-    metrics = bench.evaluate(comp, site, layer, "retrained", lambda: sae, ev, variant_key=spec_key(train))
-    print(pd.Series(metrics).round(5).to_string())
+    rows = evaluate(bench, comp, VariantSpec("retrained", train=train), site, layer, "core", ev)
+    print(_summary(rows).to_string())
     timing = bench.store.timings("retrain")
     if len(timing):
         last = timing.iloc[-1]

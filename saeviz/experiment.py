@@ -16,15 +16,15 @@ import torch
 from saeviz.compress import apply_masks, ce_loss, compress_model
 from saeviz.data import load_split
 from saeviz.embedded import fingerprint as embedded_fingerprint
-from saeviz.evaluate import evaluate_sae
 from saeviz.jobs import Progress
 from saeviz.sae_prune import apply_sae_masks, prune_sae
-from saeviz.specs import EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
+from saeviz.specs import DENSE, EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
 from saeviz.store import Store
+from saeviz.variants import VariantSpec
 
 
 # Bumped whenever a change alters what a cached result would be, so stale entries are never served.
-RESULTS_VERSION = 3
+RESULTS_VERSION = 4
 
 
 def combine_keys(*parts) -> str:
@@ -43,7 +43,7 @@ class Workbench:
         self.model_spec, self.store = model_spec, store or Store()
         self.tokens_source, self.sae_template = tokens_source, sae_template
         self._base, self._tokens = model, dict(tokens or {})
-        self._models, self._saes, self._zero_ce = {}, {}, {}
+        self._models, self._saes, self._engines = {}, {}, {}
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         # results from the embedded default belong to one build of its assets: a rebuilt model or
         # SAE must never be served results cached for the previous one
@@ -122,15 +122,14 @@ class Workbench:
             cached = {"ce_loss": ce}
         return cached["ce_loss"]
 
-    def zero_ablation_ce(self, compress: CompressSpec, hook: str, eval_spec: EvalSpec) -> float:
-        """CE with the hook zeroed, shared by every SAE variant evaluated there (memoised)."""
-        key = (self.compress_key(compress), hook, spec_key(eval_spec))
-        if key not in self._zero_ce:
-            from saeviz.evaluate import zero_ablation_ce
+    def engine(self, compress: CompressSpec, n_sequences: int, batch_size: int = 16):
+        """The splice engine (clean run cached once) of a model variant on the first eval sequences."""
+        from saeviz.splice import SpliceEngine
 
-            self._zero_ce[key] = zero_ablation_ce(self.compressed(compress), hook, self.tokens("eval")[: eval_spec.n_sequences],
-                                                  eval_spec.batch_size)
-        return self._zero_ce[key]
+        key = (self.compress_key(compress), n_sequences, batch_size)
+        if key not in self._engines:
+            self._engines[key] = SpliceEngine(self.compressed(compress), self.tokens("eval")[:n_sequences], batch_size)
+        return self._engines[key]
 
     # --- activations -----------------------------------------------------------------------------
     def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
@@ -173,28 +172,56 @@ class Workbench:
         self.store.put_timing(key, "retrain", f"{compress.label()} {site} L{layer}", result.seconds, result.tokens)
         return result.sae
 
-    # --- evaluation -------------------------------------------------------------------------------
-    def _run(self, run_key, compress, site, layer, variant, sae_sparsity) -> dict:
-        return {"run_key": run_key, "model": self.model_spec.name, "compression": compress.label(), "site": site,
-                "layer": layer, "variant": variant, "sae_sparsity": sae_sparsity}
+    # --- variants ---------------------------------------------------------------------------------
+    @staticmethod
+    def model_compression(compress: CompressSpec, variant: VariantSpec) -> CompressSpec:
+        """The model a variant runs on: the dense one for the dense reference, else the compressed one."""
+        return DENSE if variant.on_dense_model else compress
 
-    def evaluate(self, compress: CompressSpec, site: str, layer: int, variant: str, make_sae, eval_spec: EvalSpec,
-                 variant_key: str = "", sae_sparsity: float | None = None,
-                 extra: dict[str, float] | None = None) -> dict[str, float]:
-        """Metrics of one SAE variant at (site, layer) on the compressed model; cached by every spec involved."""
-        hook = site_hook(site, layer)
-        run_key = combine_keys(self.compress_key(compress), self.sae_spec(site, layer).label(), variant, variant_key, spec_key(eval_spec))
-        self.run_keys.append(run_key)
-        cached = self.store.run_metrics(run_key)
-        if cached:
-            return cached
-        acts = self.activations(compress, hook, "eval", eval_spec.n_sequences)
-        tokens = self.tokens("eval")[: eval_spec.n_sequences] if eval_spec.downstream else None
-        ce_zero = self.zero_ablation_ce(compress, hook, eval_spec) if eval_spec.downstream else None
-        metrics = evaluate_sae(self.compressed(compress), make_sae(), hook, acts, tokens, eval_spec.batch_size, ce_zero)
-        metrics.update(extra or {})
-        self.store.put_metrics(self._run(run_key, compress, site, layer, variant, sae_sparsity), metrics)
-        return metrics
+    def variant_model(self, compress: CompressSpec, variant: VariantSpec):
+        return self.compressed(self.model_compression(compress, variant))
+
+    def variant_key(self, compress: CompressSpec, site: str, layer: int, variant: VariantSpec) -> str:
+        """Stable key of (model variant, SAE variant, site, layer): dense and compressed never share one."""
+        return combine_keys(self.compress_key(self.model_compression(compress, variant)), self.sae_spec(site, layer).label(),
+                            variant.cache_identity())
+
+    def variant_sae(self, compress: CompressSpec, site: str, layer: int, variant: VariantSpec, progress: Progress | None = None):
+        """The SAE of a variant (pruned_best is resolved through the cached sweep of its sparsities)."""
+        if variant.kind in ("dense", "pretrained") or (variant.kind == "pruned" and variant.sae_sparsity == 0):
+            return self.pretrained_sae(site, layer)
+        if variant.kind == "pruned":
+            return self.pruned_sae(compress, site, layer, variant.prune_spec())
+        if variant.kind == "retrained":
+            return self.retrained_sae(compress, site, layer, variant.train_spec, progress)
+        from saeviz.evals.runner import resolve_pruned_best
+
+        return self.variant_sae(compress, site, layer, resolve_pruned_best(self, compress, site, layer, variant).variant)
+
+    def world(self) -> dict | None:
+        """The embedded toy world when the model and tokens are the embedded default, else None."""
+        if not (self.model_spec.is_embedded and self.tokens_source == EMBEDDED):
+            return None
+        from saeviz.embedded import load_toyworld
+
+        return load_toyworld()
+
+    def memo_tensors(self, compress: CompressSpec, hook: str, name: str, compute) -> dict[str, torch.Tensor]:
+        """Tensors that depend on a model variant and hook only (e.g. probes), computed once and stored."""
+        key = combine_keys(self.compress_key(compress), hook, name)
+        cached = self.store.get_tensors("eval_memo", key)
+        if cached is None:
+            cached = compute()
+            self.store.put_tensors("eval_memo", key, cached, meta={"hook": hook, "name": name})
+        return cached
+
+    def run_info(self, compress: CompressSpec, site, layer, variant: str | None, sae_sparsity: float | None, run_key: str,
+                 eval_name: str = "core") -> dict:
+        return {"run_key": run_key, "model": self.model_spec.name, "compression": compress.label(), "site": site,
+                "layer": layer, "variant": variant, "sae_sparsity": sae_sparsity, "eval": eval_name}
+
+    def _run(self, run_key, compress, site, layer, variant, sae_sparsity) -> dict:
+        return self.run_info(compress, site, layer, variant, sae_sparsity, run_key, eval_name="model")
 
 
 def _parse_matrix_key(text: str) -> tuple[int, str]:

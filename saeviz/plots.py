@@ -38,9 +38,19 @@ VARIANT_STYLE = {
     "retrained": dict(color="#d62728", dash="dashdot", label="SAE retrained on the compressed model"),
 }
 METRIC_LABELS = {
-    "mse": "reconstruction MSE", "explained_variance": "explained variance", "cosine": "cosine similarity",
-    "l0": "L0 (active latents per token)", "ce_loss_score": "CE-loss score", "kl_div": "KL divergence (nats)",
-    "ce_sae": "CE with SAE spliced in (nats)", "dead_fraction": "dead latents (fraction)",
+    "mse": "reconstruction MSE", "explained_variance": "explained variance", "cossim": "cosine similarity",
+    "l0": "L0 (active latents per token)", "l1": "L1 (latent activation per token)",
+    "ce_loss_score": "CE-loss score", "ce_loss_with_sae": "CE with the SAE spliced in (nats)",
+    "ce_loss_without_sae": "CE without the SAE (nats)", "ce_loss_with_ablation": "CE with zero ablation (nats)",
+    "kl_div_score": "KL-divergence score", "kl_div_with_sae": "KL divergence with the SAE (nats)",
+    "kl_div_with_ablation": "KL divergence with zero ablation (nats)",
+    "l2_norm_in": "mean L2 norm in", "l2_norm_out": "mean L2 norm out", "l2_ratio": "L2 ratio (out / in)",
+    "relative_reconstruction_bias": "relative reconstruction bias", "frac_alive": "alive latents (fraction)",
+    "dead_fraction": "dead latents (fraction)", "freq_over_1_percent": "latents firing on > 1% of tokens",
+    "freq_over_10_percent": "latents firing on > 10% of tokens",
+    "normalized_freq_over_1_percent": "share of firings by latents over 1%",
+    "normalized_freq_over_10_percent": "share of firings by latents over 10%",
+    "average_max_encoder_cosine_sim": "mean max encoder cosine", "average_max_decoder_cosine_sim": "mean max decoder cosine",
 }
 
 

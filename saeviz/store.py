@@ -25,11 +25,12 @@ from saeviz.errors import SaevizError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 
+SCHEMA_VERSION = 2
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS metrics (
     run_key VARCHAR, model VARCHAR, compression VARCHAR, site VARCHAR, layer INTEGER,
-    variant VARCHAR, sae_sparsity DOUBLE, metric VARCHAR, value DOUBLE, created TIMESTAMP,
-    PRIMARY KEY (run_key, metric));
+    variant VARCHAR, sae_sparsity DOUBLE, eval VARCHAR, item VARCHAR, metric VARCHAR, value DOUBLE,
+    created TIMESTAMP, PRIMARY KEY (run_key, item, metric));
 CREATE TABLE IF NOT EXISTS compress_stats (
     compress_key VARCHAR, model VARCHAR, compression VARCHAR, layer INTEGER, matrix VARCHAR,
     sparsity DOUBLE, quant_error DOUBLE, PRIMARY KEY (compress_key, layer, matrix));
@@ -37,8 +38,23 @@ CREATE TABLE IF NOT EXISTS timings (
     job_key VARCHAR PRIMARY KEY, kind VARCHAR, label VARCHAR, seconds DOUBLE, tokens BIGINT, created TIMESTAMP);
 CREATE TABLE IF NOT EXISTS artifacts (
     kind VARCHAR, key VARCHAR, path VARCHAR, meta VARCHAR, created TIMESTAMP, PRIMARY KEY (kind, key));
+CREATE TABLE IF NOT EXISTS schema_info (version INTEGER);
 """
-METRIC_COLUMNS = ["run_key", "model", "compression", "site", "layer", "variant", "sae_sparsity", "metric", "value"]
+# Schema 1 (before the evaluation suite) had no eval/item columns; its rows are all core metrics.
+MIGRATIONS = {
+    1: """
+ALTER TABLE metrics RENAME TO metrics_v1;
+CREATE TABLE metrics (
+    run_key VARCHAR, model VARCHAR, compression VARCHAR, site VARCHAR, layer INTEGER,
+    variant VARCHAR, sae_sparsity DOUBLE, eval VARCHAR, item VARCHAR, metric VARCHAR, value DOUBLE,
+    created TIMESTAMP, PRIMARY KEY (run_key, item, metric));
+INSERT INTO metrics SELECT run_key, model, compression, site, layer, variant, sae_sparsity, 'core', '', metric, value, created
+    FROM metrics_v1;
+DROP TABLE metrics_v1;
+""",
+}
+METRIC_COLUMNS = ["run_key", "model", "compression", "site", "layer", "variant", "sae_sparsity", "eval", "item", "metric", "value"]
+RUN_COLUMNS = METRIC_COLUMNS[:-3]
 
 
 def cache_dir() -> Path:
@@ -55,6 +71,32 @@ def cache_size_bytes(root: Path | None = None) -> int:
 
 class CacheBusy(SaevizError):
     pass
+
+
+def _schema_version(con) -> int:
+    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "schema_info" in tables:
+        row = con.execute("SELECT max(version) FROM schema_info").fetchone()
+        if row and row[0] is not None:
+            return int(row[0])
+    if "metrics" not in tables:
+        return SCHEMA_VERSION  # a new file
+    columns = {row[0] for row in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'metrics'").fetchall()}
+    return SCHEMA_VERSION if "item" in columns else 1
+
+
+def _ensure_schema(con) -> None:
+    """Create the tables, migrating a cache written by an older saeviz in place (rows kept)."""
+    version = _schema_version(con)
+    if version > SCHEMA_VERSION:
+        raise SaevizError(f"The cache was written by a newer saeviz (schema {version} > {SCHEMA_VERSION}): "
+                          "upgrade saeviz or point SAEVIZ_CACHE_DIR at another folder.")
+    for step in range(version, SCHEMA_VERSION):
+        con.execute(MIGRATIONS[step])
+    con.execute(SCHEMA)
+    if version != SCHEMA_VERSION or not con.execute("SELECT count(*) FROM schema_info").fetchone()[0]:
+        con.execute("DELETE FROM schema_info")
+        con.execute("INSERT INTO schema_info VALUES (?)", [SCHEMA_VERSION])
 
 
 class Store:
@@ -81,7 +123,7 @@ class Store:
                 con = duckdb.connect(str(self.db_path), read_only=not write)
                 try:
                     if write:
-                        con.execute(SCHEMA)
+                        _ensure_schema(con)
                     yield con
                 finally:
                     con.close()
@@ -112,21 +154,31 @@ class Store:
                 raise
 
     # --- metrics ----------------------------------------------------------------------------
-    def put_metrics(self, run: dict, values: dict[str, float]) -> None:
-        """One run (model, compression, site, layer, variant, sae_sparsity, run_key) and its metric values."""
-        rows = [[run.get(c) for c in METRIC_COLUMNS[:-2]] + [name, float(v)] for name, v in values.items()]
+    def put_metrics(self, run: dict, values: dict[str, float] | None = None, rows=None) -> None:
+        """One run (run_key, model, compression, site, layer, variant, sae_sparsity, eval) and its values:
+        ``values`` {metric: value} (item ''), or ``rows`` a DataFrame with item, metric, value columns."""
+        base = [run.get(c) for c in RUN_COLUMNS[:-1]] + [run.get("eval") or "core"]
+        items = [("", name, v) for name, v in (values or {}).items()]
+        if rows is not None:
+            items += list(zip(rows["item"].astype(str), rows["metric"].astype(str), rows["value"].astype(float)))
         with self._connect(write=True) as con:
             con.executemany(
                 f"INSERT OR REPLACE INTO metrics ({', '.join(METRIC_COLUMNS)}, created) VALUES ({', '.join('?' * len(METRIC_COLUMNS))}, now())",
-                rows,
+                [base + [item, name, float(v)] for item, name, v in items],
             )
 
     def has_run(self, run_key: str) -> bool:
         return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0
 
     def run_metrics(self, run_key: str) -> dict[str, float]:
-        df = self._query("SELECT metric, value FROM metrics WHERE run_key = ?", [run_key])
+        """{metric: value} of a run's scalar rows (item '')."""
+        df = self._query("SELECT metric, value FROM metrics WHERE run_key = ? AND item = ''", [run_key])
         return dict(zip(df["metric"], df["value"])) if len(df) else {}
+
+    def run_rows(self, run_key: str) -> pd.DataFrame:
+        """All rows (item, metric, value) of a run; empty when not computed."""
+        df = self._query("SELECT item, metric, value FROM metrics WHERE run_key = ? ORDER BY item, metric", [run_key])
+        return df if len(df) else pd.DataFrame(columns=["item", "metric", "value"])
 
     def metrics(self, **filters) -> pd.DataFrame:
         """Metric rows (long format), filtered by equality on any metric column."""
@@ -141,7 +193,7 @@ class Store:
         if not run_keys:
             return pd.DataFrame(columns=METRIC_COLUMNS)
         df = self._query(f"SELECT {', '.join(METRIC_COLUMNS)} FROM metrics WHERE list_contains(?, run_key) "
-                         "ORDER BY site NULLS FIRST, layer, variant, sae_sparsity, metric", [list(dict.fromkeys(run_keys))])
+                         "ORDER BY site NULLS FIRST, layer, variant, sae_sparsity, eval, item, metric", [list(dict.fromkeys(run_keys))])
         return df if len(df) else pd.DataFrame(columns=METRIC_COLUMNS)
 
     # --- compression reports and timings ------------------------------------------------------

@@ -9,9 +9,8 @@ import pandas as pd
 
 from saeviz.experiment import Workbench
 from saeviz.jobs import Progress, report
-from saeviz.specs import (
-    DEFAULT_SAE_SWEEP, DENSE, SITES, BestRule, CompressSpec, EvalSpec, SaePruneSpec, TrainSpec, _help, spec_key,
-)
+from saeviz.specs import DEFAULT_SAE_SWEEP, DENSE, SITES, BestRule, CompressSpec, EvalSpec, SaePruneSpec, TrainSpec, _help
+from saeviz.variants import VariantSpec
 
 
 @dataclass(frozen=True)
@@ -53,33 +52,31 @@ def select_pruned_best(losses: dict[float, float], retrained_loss: float | None,
 
 
 def _unit_steps(spec: SweepSpec) -> int:
-    return 2 + len(spec.sae_sparsities) + (1 if spec.retrain else 0)
+    return 3 + len(spec.sae_sparsities) + (1 if spec.retrain else 0)
 
 
-def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> None:
-    comp, ev = spec.compression, spec.eval
-    bench.evaluate(DENSE, site, layer, "dense", lambda: bench.pretrained_sae(site, layer), ev)
-    tick(f"{site} L{layer}: pretrained")
-    bench.evaluate(comp, site, layer, "pretrained", lambda: bench.pretrained_sae(site, layer), ev)
-    retrained_loss = None
+def unit_variants(spec: SweepSpec) -> list[VariantSpec]:
+    """The variants of one (site, layer) in the order they are computed (PrunedBest last: it reads the rest)."""
+    variants = [VariantSpec("dense"), VariantSpec("pretrained")]
     if spec.retrain is not None:
-        tick(f"{site} L{layer}: retraining")
-        got = bench.evaluate(comp, site, layer, "retrained", lambda: bench.retrained_sae(comp, site, layer, spec.retrain), ev,
-                             variant_key=spec_key(spec.retrain))
-        retrained_loss = got[spec.best.metric]
-    losses = {}
-    for s in spec.sae_sparsities:
-        tick(f"{site} L{layer}: SAE pruned {s:.0%}")
-        prune = spec.prune_spec(s)
-        got = bench.evaluate(comp, site, layer, "pruned", lambda p=prune: bench.pruned_sae(comp, site, layer, p), ev,
-                             variant_key=spec_key(prune), sae_sparsity=s)
-        losses[s] = got[spec.best.metric]
-    best, within = select_pruned_best(losses, retrained_loss, spec.best)
-    prune = spec.prune_spec(best)
-    bench.evaluate(comp, site, layer, "pruned_best", lambda: bench.pruned_sae(comp, site, layer, prune), ev,
-                   variant_key=spec_key(prune) + spec_key(spec.best) + str(retrained_loss), sae_sparsity=best,
-                   extra={"within_tolerance": float(within)})
-    tick(f"{site} L{layer}: done (PrunedBest {best:.0%}{'' if within else ', none within tolerance'})")
+        variants.append(VariantSpec("retrained", train=spec.retrain))
+    variants += [VariantSpec("pruned", s, spec.sae_prune_method) for s in spec.sae_sparsities]
+    variants.append(VariantSpec("pruned_best", prune_method=spec.sae_prune_method, train=spec.retrain, best=spec.best,
+                                sweep=spec.sae_sparsities, vs_retrained=spec.retrain is not None))
+    return variants
+
+
+def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> list[pd.DataFrame]:
+    from saeviz.evals.runner import evaluate
+
+    frames = []
+    for variant in unit_variants(spec):
+        tick(f"{site} L{layer}: {variant.label()}")
+        frames.append(evaluate(bench, spec.compression, variant, site, layer, "core", spec.eval))
+    best = frames[-1]
+    within = best[best["metric"] == "within_tolerance"]["value"].iloc[0]
+    tick(f"{site} L{layer}: done (PrunedBest {best['sae_sparsity'].iloc[0]:.0%}{'' if within else ', none within tolerance'})")
+    return frames
 
 
 def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = None) -> pd.DataFrame:
@@ -98,6 +95,7 @@ def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = Non
     tick("dense model CE")
     bench.model_ce(spec.compression, spec.eval)
     tick(f"{spec.compression.label()} model CE")
+    frames = [bench.store.metrics_for_runs(bench.run_keys[first_run:])]  # the two model-CE rows
     for site, layer in units:
-        run_unit(bench, spec, site, layer, tick)
-    return bench.store.metrics_for_runs(bench.run_keys[first_run:])
+        frames += run_unit(bench, spec, site, layer, tick)
+    return pd.concat([f for f in frames if len(f)], ignore_index=True)

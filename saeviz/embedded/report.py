@@ -93,8 +93,8 @@ def format_figures(fig: dict) -> str:
                   f"{'CE SAE':>7s} {'CE zero':>8s} {'CE score':>8s} {'KL':>7s}"]
     for key, m in fig["saes"].items():
         lines.append(f"{key:10s} {m['explained_variance']:6.3f} {m['mse']:9.5f} {m['l0']:6.1f} "
-                     f"{m['dead_fraction']:6.3f} {m['ce_clean']:9.3f} {m['ce_sae']:7.3f} "
-                     f"{m['ce_zero']:8.3f} {m['ce_loss_score']:8.3f} {m['kl_div']:7.4f}")
+                     f"{m['dead_fraction']:6.3f} {m['ce_loss_without_sae']:9.3f} {m['ce_loss_with_sae']:7.3f} "
+                     f"{m['ce_loss_with_ablation']:8.3f} {m['ce_loss_score']:8.3f} {m['kl_div_with_sae']:7.4f}")
     return "\n".join(lines)
 
 

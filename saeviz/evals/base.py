@@ -45,6 +45,9 @@ class EvalInputs:
     memo: Callable[[str, Callable[[], dict[str, torch.Tensor]]], dict[str, torch.Tensor]] = (
         lambda name, fn: fn())
     progress: Callable[[int, int, str], None] = lambda done, total, message="": None
+    # (n_sequences, batch_size) -> saeviz.splice.SpliceEngine over the first eval sequences of this model
+    # variant: its clean run is shared by every SAE evaluated on that model (None: build one here)
+    engine: Callable[[int, int], object] | None = None
 
     @property
     def device(self) -> str:

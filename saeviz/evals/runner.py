@@ -1,0 +1,139 @@
+"""Running evaluations for (model variant, SAE variant, site, layer): inputs built through a Workbench,
+results read from or written to the cache under a key of every spec involved."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+
+from saeviz.evals import get_evaluation
+from saeviz.evals.base import ROW_COLUMNS, EvalInputs
+from saeviz.jobs import Progress, report
+from saeviz.specs import CompressSpec, EvalSpec, site_hook, spec_key
+from saeviz.variants import VariantSpec
+
+LABEL_COLUMNS = ["model", "compression", "site", "layer", "variant", "sae_sparsity", "eval"]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A pruned_best variant resolved to the pruned SAE it stands for."""
+
+    variant: VariantSpec
+    within_tolerance: bool
+
+
+def resolve_pruned_best(bench, compress: CompressSpec, site: str, layer: int, variant: VariantSpec,
+                        eval_spec: EvalSpec | None = None, progress: Progress | None = None) -> Resolved:
+    """Evaluate (or read) the core metric of every swept sparsity and of the retrained SAE, apply the BestRule."""
+    from saeviz.sweep import select_pruned_best
+
+    eval_spec = eval_spec or EvalSpec()
+    metric = variant.best.metric
+    retrained_loss = None
+    if variant.vs_retrained:
+        retrained = evaluate(bench, compress, VariantSpec("retrained", train=variant.train), site, layer, "core", eval_spec, progress)
+        retrained_loss = _scalar(retrained, metric)
+    losses = {}
+    for s in variant.sweep:
+        if s >= variant.best.min_sparsity - 1e-12:
+            got = evaluate(bench, compress, VariantSpec("pruned", s, variant.prune_method), site, layer, "core", eval_spec, progress)
+            losses[s] = _scalar(got, metric)
+    best, within = select_pruned_best(losses, retrained_loss, variant.best)
+    return Resolved(VariantSpec("pruned", best, variant.prune_method), within)
+
+
+def _scalar(rows: pd.DataFrame, metric: str) -> float:
+    hit = rows[(rows["item"] == "") & (rows["metric"] == metric)]
+    if hit.empty:
+        raise ValueError(f"Metric {metric!r} was not computed by the core evaluation; the BestRule needs one it computes.")
+    return float(hit["value"].iloc[0])
+
+
+def run_key(bench, compress: CompressSpec, site: str, layer: int, variant: VariantSpec, name: str, spec) -> str:
+    from saeviz.experiment import combine_keys
+
+    return combine_keys(bench.variant_key(compress, site, layer, variant), name, spec_key(spec))
+
+
+def eval_inputs(bench, compress: CompressSpec, variant: VariantSpec, site: str, layer: int,
+                progress: Progress | None = None) -> EvalInputs:
+    model_comp = bench.model_compression(compress, variant)
+    hook = site_hook(site, layer)
+    return EvalInputs(
+        model=bench.variant_model(compress, variant), sae=bench.variant_sae(compress, site, layer, variant, progress),
+        hook=hook, site=site, layer=layer, tokens=bench.tokens,
+        acts=lambda split, n: bench.activations(model_comp, hook, split, n), world=bench.world(),
+        memo=lambda name, fn: bench.memo_tensors(model_comp, hook, name, fn),
+        progress=lambda done, total, message="": report(progress, done, total, message),
+        engine=lambda n, batch: bench.engine(model_comp, n, batch),
+    )
+
+
+def _labelled(rows: pd.DataFrame, info: dict) -> pd.DataFrame:
+    out = rows[ROW_COLUMNS].copy()
+    for col in LABEL_COLUMNS:
+        value = info[col]
+        if col == "sae_sparsity":
+            value = float("nan") if value is None else float(value)
+        out.insert(len(out.columns) - 3, col, value)
+    out.insert(0, "run_key", info["run_key"])
+    return out
+
+
+def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, layer: int, name: str = "core",
+             spec=None, progress: Progress | None = None) -> pd.DataFrame:
+    """Rows (labels + item, metric, value) of one evaluation of one variant; computed once, then read."""
+    evaluation = get_evaluation(name)
+    spec = spec if spec is not None else evaluation.spec_cls()
+    key = run_key(bench, compress, site, layer, variant, name, spec)
+    bench.run_keys.append(key)
+    info = bench.run_info(bench.model_compression(compress, variant), site, layer, variant.kind,
+                          variant.sae_sparsity if variant.kind == "pruned" else None, key, name)
+    cached = bench.store.run_rows(key)
+    if len(cached):
+        chosen = cached[(cached["item"] == "") & (cached["metric"] == "sae_sparsity")]["value"]
+        if len(chosen):  # pruned_best records the sparsity it resolved to
+            info["sae_sparsity"] = float(chosen.iloc[0])
+        return _labelled(cached, info)
+    if variant.kind == "pruned_best":
+        resolved = resolve_pruned_best(bench, compress, site, layer, variant, spec if name == "core" else None, progress)
+        rows = evaluate(bench, compress, resolved.variant, site, layer, name, spec, progress)[ROW_COLUMNS]
+        extra = {"within_tolerance": float(resolved.within_tolerance), "sae_sparsity": resolved.variant.sae_sparsity}
+        rows = pd.concat([rows, pd.DataFrame([{"item": "", "metric": k, "value": v} for k, v in extra.items()])],
+                         ignore_index=True)
+        info["sae_sparsity"] = resolved.variant.sae_sparsity
+    else:
+        start = time.perf_counter()
+        rows = evaluation.run(eval_inputs(bench, compress, variant, site, layer, progress), spec)
+        bench.store.put_timing(key, f"eval:{name}", f"{info['compression']} {site} L{layer} {variant.label()}",
+                               time.perf_counter() - start)
+    bench.store.put_metrics(info, rows=rows)
+    return _labelled(rows, info)
+
+
+def evaluate_suite(bench, compress: CompressSpec, site: str, layer: int, variants: list[VariantSpec],
+                   names: list[str], specs: dict | None = None, progress: Progress | None = None) -> pd.DataFrame:
+    """Every evaluation in ``names`` for every variant at (site, layer); what the cache holds is read."""
+    specs = specs or {}
+    total, done, frames = len(variants) * len(names), 0, []
+    for name in names:
+        for variant in variants:
+            report(progress, done, total, f"{name}: {variant.label()} {site} L{layer}")
+            frames.append(evaluate(bench, compress, variant, site, layer, name, specs.get(name), progress))
+            done += 1
+    report(progress, total, total, "done")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def wide(rows: pd.DataFrame, item: str | None = "") -> pd.DataFrame:
+    """Tidy rows -> one row per (eval, item, metric), one column per variant label (pruned25, ...)."""
+    if item is not None:
+        rows = rows[rows["item"] == item]
+    label = rows.apply(lambda r: VariantSpec("pruned", r["sae_sparsity"]).label() if r["variant"] == "pruned" else r["variant"], axis=1)
+    table = rows.assign(column=label).pivot_table(index=["eval", "item", "metric"], columns="column", values="value",
+                                                  aggfunc="first", sort=False)
+    table.columns.name = None
+    return table.reset_index()
