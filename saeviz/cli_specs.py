@@ -45,7 +45,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def add_compress_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model compression")
     g.add_argument("--method", default="wanda", help=spec_help(CompressSpec, "method"))
-    g.add_argument("--sparsity", type=float, default=0.5, help=spec_help(CompressSpec, "sparsity"))
+    # None when not given, so that an N:M pattern can tell a contradicting --sparsity from the default
+    g.add_argument("--sparsity", type=float, default=None, help=spec_help(CompressSpec, "sparsity"))
     g.add_argument("--layer-sparsity", type=_layer_map, default={}, help="Per-layer sparsity, LAYER=FRACTION,...")
     g.add_argument("--matrices", default=",".join(PRUNABLE_MATRICES), help=spec_help(CompressSpec, "matrices"))
     g.add_argument("--n-m", type=_n_m, default=None, help=spec_help(CompressSpec, "n_m"))

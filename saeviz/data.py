@@ -33,6 +33,9 @@ def load_split(source: str, split: str) -> torch.Tensor:
                         "(each with an 'input_ids' [n_sequences, seq_len] tensor), or use 'embedded'.")
     from safetensors.torch import load_file
 
+    from saeviz.models import check_safetensors
+
+    check_safetensors(path)  # a truncated file is named, not a stack trace from safetensors
     tensors = load_file(str(path))
     if "input_ids" not in tensors or tensors["input_ids"].dim() != 2:
         raise LoadError(f"{path} must hold a 2-D 'input_ids' tensor [n_sequences, seq_len].")

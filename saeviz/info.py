@@ -90,7 +90,13 @@ def environment_report() -> str:
     return "\n".join(lines)
 
 
-def loaded_report(model_name: str, sae_refs: list[str], device: str = "auto") -> str:
+def unfit_saes(summary: dict) -> list[str]:
+    """One sentence per SAE of a load_summary that cannot read its model, saying why."""
+    return [f"{row['sae']}: {row['fits']}" for row in summary["saes"] if row["fits"] != "yes"]
+
+
+def loaded_report(model_name: str, sae_refs: list[str], device: str = "auto") -> tuple[str, list[str]]:
+    """The printable summary of a model and SAEs, and the reasons any SAE does not fit the model."""
     model_spec = ModelSpec(name=model_name, device=device)
     sae_specs = [SaeSpec.parse(ref) for ref in sae_refs] or default_sae_specs(model_spec)
     summary = load_summary(model_spec, sae_specs)
@@ -102,4 +108,4 @@ def loaded_report(model_name: str, sae_refs: list[str], device: str = "auto") ->
     if summary["saes"]:
         lines.append(f"\n{len(summary['saes'])} SAEs:")
         lines.append(_table(summary["saes"], ["sae", "site", "layer", "architecture", "d_in", "d_sae", "hook", "fits"]))
-    return "\n".join(lines)
+    return "\n".join(lines), unfit_saes(summary)

@@ -43,19 +43,29 @@ def flat_inputs(sae):
 def load_sae_dir(path: Path, device: str = "cpu"):
     from sae_lens import SAE
 
+    from saeviz.models import check_safetensors, refuse_pickles
+
+    refuse_pickles(path, "The SAE folder")
     missing = [name for name in SAE_FILES if not (path / name).is_file()]
     if missing:
         raise LoadError(
             f"{path} is not a sae_lens SAE folder: {', '.join(missing)} missing "
             "(save SAEs with sae.save_model(dir), which writes cfg.json and sae_weights.safetensors)."
         )
+    for weights in sorted(path.glob("*.safetensors")):
+        check_safetensors(weights)
     import warnings
 
-    with warnings.catch_warnings():
-        # saeviz loads models itself; sae_lens' hint about model_from_pretrained_kwargs does not apply
-        warnings.filterwarnings("ignore", message="(?s).*model_from_pretrained_kwargs")
-        # sae_lens reads the weights with safetensors, so a user's folder is never unpickled.
-        return SAE.load_from_disk(str(path), device=device)
+    try:
+        with warnings.catch_warnings():
+            # saeviz loads models itself; sae_lens' hint about model_from_pretrained_kwargs does not apply
+            warnings.filterwarnings("ignore", message="(?s).*model_from_pretrained_kwargs")
+            # sae_lens reads the weights with safetensors, so a user's folder is never unpickled.
+            return SAE.load_from_disk(str(path), device=device)
+    except Exception as exc:  # sae_lens raises bare KeyError/TypeError/JSONDecodeError for a bad cfg.json
+        detail = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}" if str(exc).strip() else type(exc).__name__
+        raise LoadError(f"sae_lens could not read the SAE in {path} ({detail}): check its cfg.json against "
+                        "sae_lens' format, or re-save it with sae.save_model(dir).") from None
 
 
 def _load_release(release: str, sae_id: str, device: str):
@@ -74,7 +84,10 @@ def _load_release(release: str, sae_id: str, device: str):
     if not hub_reachable():
         raise LoadError(f"SAE {release}/{sae_id} needs the Hugging Face hub, which cannot be reached from here. {OFFLINE_HINT}")
     try:
-        return SAE.from_pretrained(release, sae_id, device=device)
+        from saeviz.models import weights_only_loads
+
+        with weights_only_loads():  # a few third-party SAE formats are torch.load-ed by sae_lens
+            return SAE.from_pretrained(release, sae_id, device=device)
     except OSError as exc:
         raise LoadError(f"Could not fetch SAE {release}/{sae_id} ({str(exc).splitlines()[0]}). {OFFLINE_HINT}") from None
 

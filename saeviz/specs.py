@@ -127,6 +127,9 @@ class SaeSpec:
         return self.release if self.sae_id is None else f"{self.release}/{self.sae_id}"
 
 
+DEFAULT_SPARSITY = 0.5
+
+
 def _freeze_layer_map(value) -> tuple[tuple[int, float], ...]:
     """Per-layer overrides as a sorted tuple of (layer, value) so the spec stays hashable."""
     items = value.items() if isinstance(value, dict) else value
@@ -138,10 +141,13 @@ class CompressSpec:
     """How to compress the language model (see ``saeviz.compress.COMPRESSORS`` for methods)."""
 
     method: str = _help("Compression method: dense, wanda, magnitude, magnitude_global, rtn (round-to-nearest quantization).", default="wanda")
-    sparsity: float = _help("Fraction of weights removed in every layer without its own setting (pruning methods).", default=0.5)
+    sparsity: float | None = _help(
+        "Fraction of weights removed in every layer without its own setting (pruning methods). Left unset: "
+        "0.5, or with an N:M pattern the pattern's own (M-N)/M.", default=None)
     layer_sparsity: tuple[tuple[int, float], ...] = _help("Per-layer overrides: ((layer, sparsity), ...) or a dict.", default=())
     matrices: tuple[str, ...] = _help("Which matrices to compress, out of W_Q, W_K, W_V, W_O, W_in, W_out.", default=PRUNABLE_MATRICES)
-    n_m: tuple[int, int] | None = _help("Semi-structured N:M pattern: keep N of every M consecutive inputs in a row, e.g. (2, 4). Overrides sparsity.", default=None)
+    n_m: tuple[int, int] | None = _help("Semi-structured N:M pattern: keep N of every M consecutive inputs in a row, e.g. (2, 4), "
+                                        "i.e. sparsity (M-N)/M in every layer.", default=None)
     n_calibration: int = _help("Calibration sequences for activation-aware methods (WANDA's default is 128).", default=128)
     sequential: bool = _help("Layer-sequential calibration: layer l's inputs come from the model whose layers < l are already compressed.", default=True)
     bits: int = _help("Quantization bits for rtn: 8 or 4.", default=8)
@@ -153,6 +159,9 @@ class CompressSpec:
         object.__setattr__(self, "matrices", tuple(self.matrices))
         if self.n_m is not None:
             object.__setattr__(self, "n_m", tuple(int(v) for v in self.n_m))
+            self._check_n_m()
+        if self.sparsity is None:
+            object.__setattr__(self, "sparsity", DEFAULT_SPARSITY)
         _check_fraction("sparsity", self.sparsity)
         for layer, s in self.layer_sparsity:
             _check_fraction(f"layer_sparsity[{layer}]", s)
@@ -161,16 +170,26 @@ class CompressSpec:
         bad = [m for m in self.matrices if m not in PRUNABLE_MATRICES]
         if bad or not self.matrices:
             raise ValueError(f"matrices {bad or '()'} not understood: choose from {PRUNABLE_MATRICES}.")
-        if self.n_m is not None:
-            n, m = self.n_m
-            if len(self.n_m) != 2 or not 0 < n < m:
-                raise ValueError(f"n_m={self.n_m!r}: give (N, M) with 0 < N < M, e.g. (2, 4) or (4, 8).")
         if self.n_calibration < 1:
             raise ValueError(f"n_calibration={self.n_calibration}: need at least 1 calibration sequence (128 is WANDA's default).")
         if self.bits not in (2, 3, 4, 8):
             raise ValueError(f"bits={self.bits}: round-to-nearest supports 8, 4, 3 or 2 bits.")
         if self.group_size < 0:
             raise ValueError(f"group_size={self.group_size}: use 0 (per row) or a positive group size such as 128.")
+
+    def _check_n_m(self) -> None:
+        """An N:M pattern fixes the sparsity: an explicit sparsity or per-layer setting must agree with it."""
+        if len(self.n_m) != 2 or not 0 < self.n_m[0] < self.n_m[1]:
+            raise ValueError(f"n_m={self.n_m!r}: give (N, M) with 0 < N < M, e.g. (2, 4) or (4, 8).")
+        n, m = self.n_m
+        implied = (m - n) / m
+        if self.sparsity is not None and abs(self.sparsity - implied) > 1e-9:
+            raise ValueError(f"n_m={n}:{m} keeps {n} of every {m} weights, i.e. sparsity {implied:g}, but sparsity="
+                             f"{self.sparsity:g} was also given: drop the sparsity or set it to {implied:g}.")
+        if self.layer_sparsity:
+            raise ValueError(f"n_m={n}:{m} prunes every layer to {implied:g}: drop the per-layer sparsities, "
+                             "or drop the N:M pattern to use them.")
+        object.__setattr__(self, "sparsity", implied)
 
     def sparsity_for(self, layer: int) -> float:
         return dict(self.layer_sparsity).get(layer, self.sparsity)

@@ -107,6 +107,7 @@ class Store:
         self.db_path = self.root / "saeviz.duckdb"
         self.lock_timeout_s = lock_timeout_s
         self._thread_lock = _THREAD_LOCKS.setdefault(str(self.db_path), threading.RLock())
+        self._checked = False
 
     # --- connections -----------------------------------------------------------------------
     @contextmanager
@@ -142,7 +143,19 @@ class Store:
                                     "wait for it to finish or point SAEVIZ_CACHE_DIR elsewhere.") from None
                 time.sleep(0.02)
 
+    def _ensure_current(self) -> None:
+        """Migrate a cache written by an older saeviz before the first read (reads cannot migrate)."""
+        if self._checked:
+            return
+        with self._connect(write=False) as con:
+            old = con is not None and _schema_version(con) < SCHEMA_VERSION
+        if old:
+            with self._connect(write=True):
+                pass
+        self._checked = True
+
     def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        self._ensure_current()
         with self._connect(write=False) as con:
             if con is None:
                 return pd.DataFrame()

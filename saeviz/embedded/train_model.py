@@ -88,7 +88,7 @@ def train(rows: torch.Tensor, tokenizer, tc: TrainConfig, ckpt: Path, fresh: boo
     opt = _optimizer(model, tc)
     step, losses = 0, []
     if ckpt.exists() and not fresh:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
         if state["train_config"] == asdict(tc):
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["opt"])

@@ -73,7 +73,7 @@ def eval_inputs(bench, compress: CompressSpec, variant: VariantSpec, site: str, 
 
 
 def _labelled(rows: pd.DataFrame, info: dict) -> pd.DataFrame:
-    out = rows[ROW_COLUMNS].copy()
+    out = rows[ROW_COLUMNS].sort_values(["item", "metric"], kind="stable").reset_index(drop=True)
     for col in LABEL_COLUMNS:
         value = info[col]
         if col == "sae_sparsity":
