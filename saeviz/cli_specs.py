@@ -44,6 +44,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 def add_compress_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model compression")
+    g.add_argument("--compression", default=None,
+                   help="The whole compression as one word (overrides --method and friends): dense, wanda-50%%, "
+                        "magnitude-30%%, wanda-2:4, rtn-int4, rtn-int4-g128-asym.")
     g.add_argument("--method", default="wanda", help=spec_help(CompressSpec, "method"))
     # None when not given, so that an N:M pattern can tell a contradicting --sparsity from the default
     g.add_argument("--sparsity", type=float, default=None, help=spec_help(CompressSpec, "sparsity"))
@@ -81,6 +84,8 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
 
 
 def compress_spec(args) -> CompressSpec:
+    if getattr(args, "compression", None):
+        return CompressSpec.parse(args.compression)
     return CompressSpec(
         method=args.method, sparsity=args.sparsity, layer_sparsity=args.layer_sparsity,
         matrices=tuple(m.strip() for m in args.matrices.split(",") if m.strip()), n_m=args.n_m,

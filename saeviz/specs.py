@@ -194,6 +194,28 @@ class CompressSpec:
     def sparsity_for(self, layer: int) -> float:
         return dict(self.layer_sparsity).get(layer, self.sparsity)
 
+    @classmethod
+    def parse(cls, text: str) -> "CompressSpec":
+        """A compression written the way ``label()`` writes it: 'dense', 'wanda-50%', 'magnitude-30%',
+        'wanda-2:4', 'rtn-int4', 'rtn-int4-g128-asym' (also 'wanda:0.5')."""
+        import re
+
+        t = text.strip().lower().replace(" ", "")
+        if t == "dense":
+            return DENSE
+        m = re.fullmatch(r"rtn-int(\d)(?:-g(\d+))?(?:-(sym|asym))?", t)
+        if m:
+            return cls(method="rtn", bits=int(m.group(1)), group_size=int(m.group(2) or 128), symmetric=m.group(3) != "asym")
+        m = re.fullmatch(r"([a-z_]+)[-:](\d+):(\d+)", t)
+        if m:
+            return cls(method=m.group(1), n_m=(int(m.group(2)), int(m.group(3))))
+        m = re.fullmatch(r"([a-z_]+)[-:](\d*\.?\d+)(%?)", t)
+        if m:
+            value = float(m.group(2))
+            return cls(method=m.group(1), sparsity=value / 100 if m.group(3) or value > 1 else value)
+        raise ValueError(f"Compression {text!r} not understood: write dense, wanda-50%, magnitude-30%, wanda-2:4, "
+                         "rtn-int4 or rtn-int4-g128-asym.")
+
     def label(self) -> str:
         if self.method == "dense":
             return "dense"
