@@ -71,3 +71,30 @@ def cmd_evaluate(args) -> int:
 
 def rows_as_json(rows: pd.DataFrame) -> list[dict]:
     return json.loads(rows.to_json(orient="records"))
+
+
+def add_report_command(sub) -> None:
+    cmd = sub.add_parser("report", help="The reproduction report (Markdown + self-contained HTML): the paper's tables "
+                                        "and Figure 1 on a compressed model; computes what the cache lacks.")
+    add_model_options(cmd), add_compress_options(cmd)
+    cmd.add_argument("--layer", type=int, default=None, help="Layer of the tables (default: the middle layer).")
+    cmd.add_argument("--evals", default="absorption,ravel,scr,tpp", help="Evaluations besides core (comma-separated).")
+    cmd.add_argument("--eval-sequences", type=int, default=64, help="Evaluation sequences for the core metrics.")
+    cmd.add_argument("--train-tokens", type=int, default=1_000_000, help="Tokens to retrain the 'Trained' SAE on.")
+    cmd.add_argument("--out", default="report", help="Output folder (report.md, report.html, rows.csv, specs.json).")
+    cmd.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from pathlib import Path
+
+    from saeviz.cli_specs import workbench
+    from saeviz.jobs import tqdm_progress
+    from saeviz.report import cli_spec, compute, write
+
+    spec = cli_spec(args)
+    data = compute(workbench(args), spec, progress=tqdm_progress(f"report {spec.compression.label()}"))
+    paths = write(data, Path(args.out))
+    print(Path(paths["markdown"]).read_text())
+    print(f"wrote {', '.join(str(p) for p in paths.values())} ({data.seconds:.0f} s)")
+    return 0

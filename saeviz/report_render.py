@@ -1,0 +1,174 @@
+"""Rendering the reproduction report: Markdown tables, a self-contained HTML page and the paper's Figure 1."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from saeviz import claims
+from saeviz.plots import METRIC_LABELS, SITE_LABELS
+
+COLUMNS = ["pretrained", "pruned25", "pruned50", "retrained"]
+COLUMN_TITLES = {"pretrained": "Pretrained", "pruned25": "Pruned25", "pruned50": "Pruned50", "retrained": "Trained",
+                 "dense": "Dense model (ref.)"}
+TABLE1_METRICS = ["kl_div_score", "kl_div_with_sae", "ce_loss_score", "ce_loss_with_sae", "ce_loss_without_sae",
+                  "explained_variance", "mse", "cossim", "l0"]
+LOWER_IS_BETTER = {"kl_div_with_sae", "ce_loss_with_sae", "mse", "mean_absorption_fraction", "mean_full_absorption",
+                   "mean_num_split_features", "tpp_unintended"}
+NEUTRAL = {"ce_loss_without_sae", "l0", "n_letters", "n_words", "n_base_prompts", "n_tokens"}
+SECTIONS = {"absorption": "Feature absorption (first-letter task)", "ravel": "RAVEL: disentanglement per entity-attribute pair",
+            "scr": "Spurious correlation removal (SCR)", "tpp": "Targeted probe perturbation (TPP)", "probing": "Sparse probing"}
+
+
+def _fmt(v) -> str:
+    return "" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.4g}"
+
+
+def table(rows: pd.DataFrame, eval_name: str, site: str, metrics: list[str] | None = None,
+          columns: list[str] = COLUMNS) -> pd.DataFrame:
+    """(item, metric) x variant columns for one evaluation at one site."""
+    part = rows[(rows["eval"] == eval_name) & (rows["site"] == site)]
+    if metrics is not None:
+        part = part[part["metric"].isin(metrics)]
+    if part.empty:
+        return pd.DataFrame()
+    wide = part.pivot_table(index=["item", "metric"], columns="column", values="value", aggfunc="first", sort=False)
+    wide = wide[[c for c in columns if c in wide.columns]]
+    if metrics is not None:
+        order = {m: i for i, m in enumerate(metrics)}
+        wide = wide.iloc[sorted(range(len(wide)), key=lambda i: (wide.index[i][0], order.get(wide.index[i][1], 99)))]
+    return wide
+
+
+def _best(metric: str, values: list) -> float | None:
+    vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not vals or metric in NEUTRAL:
+        return None
+    return min(vals) if metric in LOWER_IS_BETTER else max(vals)
+
+
+def markdown_table(wide: pd.DataFrame) -> str:
+    """The table with the best value per row in bold (lower is better for losses, higher for scores)."""
+    if wide.empty:
+        return "_not computed_\n"
+    head = ["item", "metric"] + [COLUMN_TITLES.get(c, c) for c in wide.columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (item, metric), values in wide.iterrows():
+        best = _best(metric, [v for c, v in values.items() if c != "dense"])  # the reference is not a contender
+        cells = [f"**{_fmt(v)}**" if best is not None and v == best else _fmt(v) for v in values]
+        lines.append("| " + " | ".join([item or "", metric] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def figure1(rows: pd.DataFrame, sites, layer: int, metric: str = "ce_loss_with_sae") -> go.Figure:
+    """The paper's Figure 1: the LM's cross-entropy with the SAE spliced in against SAE sparsity, one panel per
+    site, with the pretrained, retrained and dense-reference SAEs at their real values (dashed lines)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=len(sites), subplot_titles=[SITE_LABELS[s] for s in sites])
+    styles = {"pretrained": ("#1f77b4", "dash"), "retrained": ("#d62728", "dashdot"), "dense": ("#7f7f7f", "dot")}
+    for col, site in enumerate(sites, start=1):
+        part = rows[(rows["eval"] == "core") & (rows["site"] == site) & (rows["metric"] == metric) & (rows["item"] == "")]
+        pruned = part[(part["variant"] == "pruned") & (part["sae_sparsity"] >= 0.25)].drop_duplicates("sae_sparsity")
+        pruned = pruned.sort_values("sae_sparsity")
+        fig.add_trace(go.Scatter(x=pruned["sae_sparsity"] * 100, y=pruned["value"], mode="lines+markers", name="pruned SAE",
+                                 line=dict(color="#2ca02c"), showlegend=col == 1, legendgroup="pruned"), row=1, col=col)
+        for variant, (color, dash) in styles.items():
+            level = part[part["variant"] == variant]["value"]
+            if len(level):
+                fig.add_trace(go.Scatter(x=[25, 99], y=[level.iloc[0]] * 2, mode="lines", line=dict(color=color, dash=dash),
+                                         name={"retrained": "Trained", "dense": "dense model"}.get(variant, "Pretrained"),
+                                         showlegend=col == 1, legendgroup=variant), row=1, col=col)
+        fig.update_xaxes(title_text="SAE sparsity (%)", row=1, col=col)
+    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
+    fig.update_layout(title=f"Figure 1: reconstruction loss (CE with the SAE spliced in) vs SAE sparsity, layer {layer}",
+                      height=400, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.22))
+    return fig
+
+
+def _sections(data) -> list[tuple[str, str]]:
+    """(title, markdown body) for every table of the report."""
+    rows, spec = data.rows, data.spec
+    out = []
+    body = ""
+    for site in spec.sites:
+        body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"]))
+    out.append(("Table 1: core metrics (saeviz definitions)", body))
+    for name in spec.evals:
+        body = ""
+        for site in spec.deep_sites:
+            body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(table(rows, name, site))
+        out.append((SECTIONS.get(name, name), body))
+    return out
+
+
+def _claims_md(data) -> str:
+    verdicts = claims.check_all(data.rows, data.spec.sites)
+    word = {True: "holds", False: "does not hold", None: "not measured"}
+    lines = [f"- **{word[v.holds]}**: {v.claim}. {v.evidence}" for v in verdicts]
+    mismatches = claims.l0_mismatches(data.rows, data.spec.sites)
+    lines.append("- L0 differs by more than 2x from the pretrained SAE (not L0-matched): " + ("; ".join(mismatches) or "none"))
+    return "\n".join(lines) + "\n"
+
+
+def _intro(data) -> str:
+    s = data.spec
+    return (f"Model `{data.model}` compressed as **{s.compression.label()}**, layer {data.layer}, SAE pruning "
+            f"{s.sae_prune_method}; Trained = an SAE retrained from scratch on the compressed model for "
+            f"{s.train.training_tokens:,} tokens; core metrics on {s.eval.n_sequences} evaluation sequences "
+            "(BOS/EOS positions excluded; CE/KL with the SAE spliced in at ordinary positions). Every number is "
+            "read from saeviz's cache; `specs.json` lists the specs that produced them. sae_bench 0.6's own core "
+            "numbers differ in mse (it divides by tokens per batch, not d_in) and explained variance (its total-"
+            "variance formula); see the README.\n")
+
+
+def render_markdown(data) -> str:
+    parts = [f"# Reproduction report: {data.spec.compression.label()}\n", _intro(data), "## The paper's claims on this model\n",
+             _claims_md(data)]
+    for title, body in _sections(data):
+        parts.append(f"## {title}\n{body}")
+    parts.append("## Figure 1\nSee `report.html` (interactive) for the figure: CE with the SAE spliced in against SAE "
+                 "sparsity, 25%-99%, one panel per site, with the Pretrained and Trained SAEs at their measured values.\n")
+    parts.append(f"Computed or read in {data.seconds:.0f} s.\n")
+    return "\n".join(parts)
+
+
+def _md_table_to_html(md: str) -> str:
+    lines = [l for l in md.strip().splitlines() if l.startswith("|")]
+    if not lines:
+        return f"<p>{html.escape(md.strip())}</p>"
+
+    def cells(line):
+        return [c.strip() for c in line.strip("|").split("|")]
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cells(lines[0]))
+    body = ""
+    for line in lines[2:]:
+        row = "".join(f"<td><b>{html.escape(c[2:-2])}</b></td>" if c.startswith("**") else f"<td>{html.escape(c)}</td>"
+                      for c in cells(line))
+        body += f"<tr>{row}</tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(data) -> str:
+    fig = figure1(data.rows, data.spec.sites, data.layer)
+    blocks = []
+    for title, body in _sections(data):
+        chunks = body.split("\n**")
+        inner = ""
+        for chunk in chunks:
+            if not chunk.strip():
+                continue
+            name, _, rest = chunk.partition("**")
+            inner += f"<h3>{html.escape(name.strip('* '))}</h3>{_md_table_to_html(rest)}"
+        blocks.append(f"<h2>{html.escape(title)}</h2>{inner}")
+    claims_html = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _claims_md(data).splitlines())
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>saeviz report</title><style>{style}</style></head><body>"
+            f"<h1>Reproduction report: {html.escape(data.spec.compression.label())}</h1><p>{html.escape(_intro(data))}</p>"
+            f"<h2>The paper's claims on this model</h2><ul>{claims_html}</ul>"
+            f"{fig.to_html(full_html=False, include_plotlyjs=True)}{''.join(blocks)}</body></html>")
