@@ -23,7 +23,8 @@ class ReportSpec:
     """What the reproduction report computes and shows."""
 
     compression: CompressSpec = _help("The compressed model (the paper: WANDA 50%).", default_factory=CompressSpec)
-    layer: int | None = _help("The layer of every table (None: the middle layer, n_layers // 2).", default=None)
+    layer: int | None = _help("The layer of every table (None: the middle layer, (n_layers - 1) // 2: 12 of Gemma-2-2B's 26, "
+                                "the paper's; 1 of the embedded model's 4).", default=None)
     sites: tuple[str, ...] = _help("Sites of Table 1 and Figure 1.", default=SITES)
     evals: tuple[str, ...] = _help("Evaluations besides core.", default=("absorption", "ravel", "scr", "tpp"))
     deep_sites: tuple[str, ...] = _help("Sites the evaluations besides core run at (the paper: MLP and residual).",
@@ -69,7 +70,7 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     from saeviz.evals.runner import evaluate
 
     start = time.perf_counter()
-    layer = spec.layer if spec.layer is not None else bench.base_model.cfg.n_layers // 2
+    layer = spec.layer if spec.layer is not None else (bench.base_model.cfg.n_layers - 1) // 2
     units = _units(spec, layer)
     total = sum(len(v) for _, _, v in units)
     frames, done = [], 0

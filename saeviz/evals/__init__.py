@@ -14,6 +14,7 @@ from saeviz.evals.base import Evaluation
 EVALS: dict[str, str] = {
     "core": "saeviz.evals.core:EVALUATION",
     "sae_bench_core": "saeviz.evals.sae_bench_core:EVALUATION",
+    "ravel": "saeviz.evals.ravel:EVALUATION",
 }
 
 
