@@ -17,14 +17,20 @@ from saeviz.splice import downstream_scores, splice_hook
 
 
 @torch.inference_mode()
-def reconstruction_stats(sae, x_ND: torch.Tensor, batch_tokens: int = 8192) -> dict[str, float]:
-    """Reconstruction, shrinkage, sparsity and density metrics of an SAE on flat activations, in chunks."""
+def reconstruction_stats(sae, x_ND: torch.Tensor, batch_tokens: int = 8192,
+                         keep_x_hat: bool = False) -> dict[str, float] | tuple[dict[str, float], torch.Tensor]:
+    """Reconstruction, shrinkage, sparsity and density metrics of an SAE on flat activations, in chunks;
+    with ``keep_x_hat`` also the reconstructions [N, d] (so a splice need not run the SAE again)."""
     stats = ReconstructionStats(sae.cfg.d_sae)
+    x_hats = []
     for chunk in x_ND.split(batch_tokens):
         x = chunk.to(sae.device, sae.dtype)
         f = sae.encode(x)
-        stats.update(x.float(), sae.decode(f).float(), f.float())
-    return stats.result()
+        x_hat = sae.decode(f)
+        stats.update(x, x_hat, f)
+        if keep_x_hat:
+            x_hats.append(x_hat.float().cpu())
+    return (stats.result(), torch.cat(x_hats)) if keep_x_hat else stats.result()
 
 
 @torch.no_grad()

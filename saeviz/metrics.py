@@ -63,22 +63,26 @@ class ReconstructionStats:
         self.fires_F = torch.zeros(d_sae, dtype=torch.float64)
 
     def update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, f_NF: torch.Tensor) -> None:
-        x, x_hat = x_ND.double(), x_hat_ND.double()
+        # elementwise work in the activations' dtype, every reduction accumulated in float64
+        x, x_hat = x_ND.float(), x_hat_ND.float()
+        f64 = torch.float64
         norm_in, norm_out = x.norm(dim=-1), x_hat.norm(dim=-1)
         s = self.sums
-        s["sq_err"] += float(((x - x_hat) ** 2).sum())
-        s["x_sq"] += float((x ** 2).sum())
-        s["cos"] += float(torch.nn.functional.cosine_similarity(x, x_hat, dim=-1).sum())
-        s["norm_in"] += float(norm_in.sum())
-        s["norm_out"] += float(norm_out.sum())
-        s["ratio"] += float((norm_out / norm_in.clamp_min(1e-4)).sum())
-        s["xhat_sq"] += float((x_hat ** 2).sum())
-        s["x_dot_xhat"] += float((x * x_hat).sum())
+        s["sq_err"] += float((x - x_hat).square().sum(dtype=f64))
+        s["x_sq"] += float(x.square().sum(dtype=f64))
+        dot = (x * x_hat).sum(-1, dtype=f64)
+        s["cos"] += float((dot / (norm_in.double() * norm_out.double()).clamp_min(1e-8)).sum())
+        s["norm_in"] += float(norm_in.sum(dtype=f64))
+        s["norm_out"] += float(norm_out.sum(dtype=f64))
+        s["ratio"] += float((norm_out / norm_in.clamp_min(1e-4)).sum(dtype=f64))
+        s["xhat_sq"] += float(x_hat.square().sum(dtype=f64))
+        s["x_dot_xhat"] += float(dot.sum())
         active = f_NF != 0
-        s["l0"] += float(active.sum())
-        s["l1"] += float(f_NF.abs().double().sum())
-        self.fires_F += active.sum(0).to(torch.float64).cpu()
-        x_sum = x.sum(0).cpu()
+        fires = active.sum(0)
+        s["l0"] += float(fires.sum())
+        s["l1"] += float(f_NF.abs().sum(dtype=f64))
+        self.fires_F += fires.to(torch.float64).cpu()
+        x_sum = x.sum(0, dtype=f64).cpu()
         self.x_sum_D = x_sum if self.x_sum_D is None else self.x_sum_D + x_sum
         self.n += x.shape[0]
 
@@ -109,8 +113,8 @@ class ReconstructionStats:
 
 def max_cosine_to_others(vectors_FD: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """[F] for each row, its largest cosine similarity with any *other* row (rows of zeros give 0)."""
-    unit = torch.nn.functional.normalize(vectors_FD.double(), dim=-1)
-    out = torch.empty(unit.shape[0], dtype=torch.float64)
+    unit = torch.nn.functional.normalize(vectors_FD.float(), dim=-1)
+    out = torch.empty(unit.shape[0], dtype=torch.float32)
     for start in range(0, unit.shape[0], chunk):
         sims = unit[start:start + chunk] @ unit.T
         rows = torch.arange(sims.shape[0])

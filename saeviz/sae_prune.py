@@ -21,13 +21,13 @@ from saeviz.specs import SaePruneSpec
 @torch.no_grad()
 def sae_input_norm(sae, acts_ND: torch.Tensor) -> torch.Tensor:
     """[d_in] L2 norm over tokens of what W_enc multiplies (after b_dec subtraction / normalisation)."""
-    return sae.process_sae_in(acts_ND.to(sae.device)).double().norm(dim=0).float()
+    return sae.process_sae_in(acts_ND.to(sae.device)).square().sum(0, dtype=torch.float64).sqrt().float()
 
 
 @torch.no_grad()
 def latent_norm(sae, acts_ND: torch.Tensor) -> torch.Tensor:
     """[d_sae] L2 norm over tokens of each latent's activation (what W_dec multiplies)."""
-    return sae.encode(acts_ND.to(sae.device)).double().norm(dim=0).float()
+    return sae.encode(acts_ND.to(sae.device)).square().sum(0, dtype=torch.float64).sqrt().float()
 
 
 def _wanda(weight_OI, norms_fn, sparsity):

@@ -37,12 +37,20 @@ class _CleanBatch:
     psum_BP: torch.Tensor  # sum_v p: 1 up to float rounding, which times lse (~10) would bias a small KL
 
 
-def splice_hook(sae, keep_BT: torch.Tensor | None):
+def splice_hook(sae, keep_BT: torch.Tensor | None, x_hat_KD: torch.Tensor | None = None):
     """A transformer_lens hook replacing the activation by the SAE's reconstruction (zeros when sae is None)
-    at kept positions; hook_z's [batch, pos, heads, d_head] is flattened for the SAE and restored."""
+    at kept positions; hook_z's [batch, pos, heads, d_head] is flattened for the SAE and restored.
+
+    ``x_hat_KD``: the reconstructions of the kept positions in row-major order, when already computed (the
+    activation reaching the hook is the clean one, so the reconstruction measured on cached activations is
+    exactly what the splice would compute)."""
 
     def hook(act, hook):
         flat = act.flatten(-2) if act.dim() == 4 else act
+        if x_hat_KD is not None:
+            new = flat.clone()
+            new[keep_BT.to(flat.device)] = x_hat_KD.to(flat.device, flat.dtype)
+            return new.reshape(act.shape)
         if sae is None:
             new = torch.zeros_like(flat)
         else:
@@ -133,9 +141,9 @@ class SpliceEngine:
 
     # --- spliced runs ------------------------------------------------------------------------
     @torch.inference_mode()
-    def _spliced_hidden(self, batch: _CleanBatch, hook_name: str, sae) -> torch.Tensor:
+    def _spliced_hidden(self, batch: _CleanBatch, hook_name: str, sae, x_hat_KD: torch.Tensor | None = None) -> torch.Tensor:
         model, layer = self.model, layer_of(hook_name)
-        hooks = [(hook_name, splice_hook(sae, batch.keep_BT))]
+        hooks = [(hook_name, splice_hook(sae, batch.keep_BT, x_hat_KD))]
         self.forward_passes += 1
         if layer is None:  # a hook outside the blocks (e.g. hook_embed): run from the tokens
             final = model.run_with_hooks(batch.tokens_BT, stop_at_layer=model.cfg.n_layers, fwd_hooks=hooks)
@@ -145,12 +153,15 @@ class SpliceEngine:
         return self._final_hidden(final)
 
     @torch.inference_mode()
-    def _run(self, hook_name: str, sae) -> dict[str, float]:
+    def _run(self, hook_name: str, sae, x_hat_ND: torch.Tensor | None = None) -> dict[str, float]:
         sums = {"ce": 0.0, "ce_clean": 0.0, "kl": 0.0}
-        count = 0
+        count, offset = 0, 0
         W_U, b_U = self._unembed
         for batch in self.batches():
-            h = self._spliced_hidden(batch, hook_name, sae)
+            n_kept = int(batch.keep_BT.sum())
+            x_hat = None if x_hat_ND is None else x_hat_ND[offset:offset + n_kept]
+            offset += n_kept
+            h = self._spliced_hidden(batch, hook_name, sae, x_hat)
             ce, kl = next_token_terms(h, batch.tokens_BT, W_U, b_U, batch.pWU_BPD, batch.pb_BP, batch.neg_entropy_BP,
                                      batch.psum_BP)
             s = batch.scored_BP
@@ -166,9 +177,18 @@ class SpliceEngine:
             self._zero[hook_name] = self._run(hook_name, None)
         return self._zero[hook_name]
 
-    def evaluate(self, hook_name: str, sae) -> dict[str, float]:
-        """The paper's downstream metrics for one SAE (sae_bench's names, saeviz's position rules)."""
-        got, zero = self._run(hook_name, sae), self.zero_ablation(hook_name)
+    def n_kept(self) -> int:
+        """Ordinary positions of the token set: the rows of its flat activations."""
+        return sum(int(b.keep_BT.sum()) for b in self.batches())
+
+    def evaluate(self, hook_name: str, sae, x_hat_ND: torch.Tensor | None = None) -> dict[str, float]:
+        """The paper's downstream metrics for one SAE (sae_bench's names, saeviz's position rules).
+
+        ``x_hat_ND``: the SAE's reconstructions of this token set's flat activations at the hook (kept
+        positions, row-major), when already computed: the splice then skips the SAE."""
+        if x_hat_ND is not None and x_hat_ND.shape[0] != self.n_kept():
+            raise ValueError(f"x_hat has {x_hat_ND.shape[0]} rows but the token set has {self.n_kept()} ordinary positions.")
+        got, zero = self._run(hook_name, sae, x_hat_ND), self.zero_ablation(hook_name)
         return downstream_scores(got["ce_clean"], got["ce"], zero["ce"], got["kl"], zero["kl"])
 
 

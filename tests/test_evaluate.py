@@ -116,3 +116,16 @@ def test_reconstruction_stats_chunks_match_whole(make_sae):
     sae = make_sae("topk", 16, 32, "blocks.0.hook_resid_post")
     x = torch.randn(50, 16, generator=torch.Generator().manual_seed(1))
     assert reconstruction_stats(sae, x, batch_tokens=7) == pytest.approx(reconstruction_stats(sae, x, batch_tokens=1000))
+
+
+def test_precomputed_reconstructions_give_the_same_splice(tiny_model, tiny_tokens, make_sae):
+    from saeviz.activations import collect_activations
+
+    hook = "blocks.1.attn.hook_z"
+    sae = make_sae("topk", 32, 64, hook)
+    engine = SpliceEngine(tiny_model, tiny_tokens, batch_size=3)
+    acts = collect_activations(tiny_model, hook, tiny_tokens, batch_size=5)
+    _, x_hat = reconstruction_stats(sae, acts, keep_x_hat=True)
+    assert engine.evaluate(hook, sae, x_hat) == pytest.approx(engine.evaluate(hook, sae), rel=1e-6)
+    with pytest.raises(ValueError, match="ordinary positions"):
+        engine.evaluate(hook, sae, x_hat[:-1])

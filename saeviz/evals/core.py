@@ -26,7 +26,7 @@ HIGHER_IS_BETTER = {
 
 def run_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
     acts = inputs.acts("eval", spec.n_sequences)
-    metrics = reconstruction_stats(inputs.sae, acts)
+    metrics, x_hat = reconstruction_stats(inputs.sae, acts, keep_x_hat=True)
     metrics.update(weight_metrics(inputs.sae.W_enc, inputs.sae.W_dec))
     if spec.downstream:
         if inputs.engine is not None:
@@ -35,7 +35,8 @@ def run_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
             from saeviz.splice import SpliceEngine
 
             engine = SpliceEngine(inputs.model, inputs.tokens("eval")[: spec.n_sequences], spec.batch_size)
-        metrics.update(engine.evaluate(inputs.hook, inputs.sae))
+        # the cached activations are the clean ones the splice would see: reuse their reconstructions
+        metrics.update(engine.evaluate(inputs.hook, inputs.sae, x_hat))
     return rows(metrics)
 
 
