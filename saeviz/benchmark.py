@@ -111,7 +111,11 @@ def run_scaling(sz, comp) -> dict:
 
 
 def run_features(sz, comp) -> dict:
-    from saeviz.feature_bench import measure
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ lives beside the package
+    from benchmarks.feature_stats import measure
 
     got = measure(short=sz is SHORT)
     print("feature statistics (all latents of one SAE) and opening one latent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from saeviz.errors import SaevizError
@@ -13,7 +14,11 @@ def _cmd_info(args) -> int:
 
     print(environment_report())
     if args.model or args.sae:
-        print(loaded_report(args.model or "embedded", args.sae or [], device=args.device))
+        report, unfit = loaded_report(args.model or "embedded", args.sae or [], device=args.device)
+        print(report)
+        for reason in unfit:
+            print(f"error: {reason}", file=sys.stderr)
+        return 2 if unfit else 0
     return 0
 
 
@@ -27,6 +32,12 @@ def _cmd_embedded_report(args) -> int:
     from saeviz.embedded import report
 
     return report.main(args.rest) or 0
+
+
+def _cmd_bench(args) -> int:
+    from saeviz import benchmark
+
+    return benchmark.main(args.rest)
 
 
 def _add_engine_commands(sub) -> None:
@@ -69,9 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     _add_engine_commands(sub)
+    from saeviz.cli_evaluate import add_evaluate_command, add_report_command
+
+    add_evaluate_command(sub)
+    add_report_command(sub)
+    __import__("saeviz.cli_features").cli_features.add_features_command(sub)
     for name, func, text in (
         ("build-embedded", _cmd_build_embedded, "Rebuild the embedded model, tokenizer, SAEs and data from scratch."),
         ("embedded-report", _cmd_embedded_report, "Measure the embedded default's figures (loss, toy-world accuracy, SAE quality)."),
+        ("bench", _cmd_bench, "Measure what users wait for (slider, sweep vs naive, prune vs retrain, WANDA, scaling, features)."),
     ):
         # these two parse their own options: everything after the command name is handed over
         cmd = sub.add_parser(name, help=text, add_help=False)
@@ -84,15 +101,35 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     (argparse's REMAINDER drops an option that comes first, so they are split off here)."""
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.func not in (_cmd_build_embedded, _cmd_embedded_report):
+    if unknown and args.func not in (_cmd_build_embedded, _cmd_embedded_report, _cmd_bench):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.rest = unknown
     return args
 
 
+def _check_cache_dir(args) -> None:
+    """Commands that write to the cache find out it is unusable before any work, not after it."""
+    if not hasattr(args, "cache_dir"):
+        return
+    from saeviz.safe_paths import ensure_writable_dir
+    from saeviz.store import cache_dir
+
+    ensure_writable_dir(args.cache_dir or cache_dir(), "The cache folder",
+                        "point --cache-dir (or SAEVIZ_CACHE_DIR) at a folder you can write to")
+
+
+def _os_error_sentence(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    if isinstance(exc, PermissionError):
+        return (f"permission denied for{where}: use a file or folder you can read and write "
+                "(the cache: --cache-dir or SAEVIZ_CACHE_DIR).")
+    return f"{exc.strerror or exc}{':' if where else ''}{where}: check the path and the free disk space."
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     try:
+        _check_cache_dir(args)
         return int(args.func(args) or 0)
     except (SaevizError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -100,3 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled; finished work is kept in the cache and the next run resumes from it.", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory: ask for less (fewer tokens, sequences, layers or SAE sparsities) or use a "
+              "machine with more memory; finished work is kept in the cache.", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: {_os_error_sentence(exc)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug, not bad input: one line here, the traceback on request
+        if os.environ.get("SAEVIZ_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        print(f"error: unexpected {type(exc).__name__}{': ' + first if first else ''} "
+              "(set SAEVIZ_DEBUG=1 to see the traceback; finished work is kept in the cache).", file=sys.stderr)
+        return 1
