@@ -17,6 +17,7 @@ from saeviz.compress import apply_masks, ce_loss, compress_model
 from saeviz.data import load_split
 from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.jobs import Progress
+from saeviz.resources import ensure_fits, estimate_activation_cache_bytes
 from saeviz.sae_prune import apply_sae_masks, prune_sae
 from saeviz.specs import DENSE, EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
 from saeviz.store import Store
@@ -89,10 +90,15 @@ class Workbench:
         masks = None if compress.method == "dense" else self.store.get_tensors("model_masks", key)
         if compress.method == "dense":
             model = self.base_model
-        elif masks is not None:
-            model = apply_masks(self.base_model, {_parse_matrix_key(k): v.bool() for k, v in masks.items()})
         else:
-            model = self._compress_and_store(compress, key, progress)
+            # both paths deep-copy the model: refuse before the copy, not half-way through it
+            ensure_fits(_param_bytes(self.base_model), f"a {compress.label()} copy of the model",
+                        device=str(self.base_model.cfg.device))
+            if masks is not None:
+                model = apply_masks(self.base_model, {_parse_matrix_key(k): v.bool() for k, v in masks.items()})
+            else:
+                self.store.ensure_writable()  # a read-only cache refuses now, before the calibration pass
+                model = self._compress_and_store(compress, key, progress)
         self._models[key] = model
         return model
 
@@ -140,7 +146,12 @@ class Workbench:
         cached = self.store.get_tensors("acts", key)
         if cached is not None:
             return cached["acts"]
-        acts = collect_activations(self.compressed(compress), hook, self.tokens(split)[:n_sequences])
+        tokens, width = self.tokens(split)[:n_sequences], hook_width(self.base_model.cfg, hook)
+        # the batches and their concatenation coexist at the end: twice the cache at the peak
+        ensure_fits(2 * estimate_activation_cache_bytes(tokens.numel(), width),
+                    f"caching activations of {tokens.numel():,} tokens x {width} at {hook}", device=str(self.base_model.cfg.device))
+        self.store.ensure_writable()  # a read-only cache refuses before the forward passes, not after
+        acts = collect_activations(self.compressed(compress), hook, tokens)
         self.store.put_tensors("acts", key, {"acts": acts}, meta={"hook": hook, "split": split})
         return acts
 
@@ -222,6 +233,22 @@ class Workbench:
 
     def _run(self, run_key, compress, site, layer, variant, sae_sparsity) -> dict:
         return self.run_info(compress, site, layer, variant, sae_sparsity, run_key, eval_name="model")
+
+
+def hook_width(cfg, hook: str) -> int:
+    """Width of the [tokens, width] activations collected at ``hook`` (heads flattened, as activations.py does)."""
+    leaf = hook.rsplit(".", 1)[-1]
+    if leaf in ("hook_z", "hook_q"):
+        return cfg.n_heads * cfg.d_head
+    if leaf in ("hook_k", "hook_v"):
+        return (getattr(cfg, "n_key_value_heads", None) or cfg.n_heads) * cfg.d_head
+    if leaf in ("hook_pre", "hook_post", "hook_pre_linear"):
+        return cfg.d_mlp
+    return cfg.d_model
+
+
+def _param_bytes(model) -> int:
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
 def _parse_matrix_key(text: str) -> tuple[int, str]:

@@ -5,13 +5,20 @@ short-lived connection guarded by an advisory file lock (shared for reads, exclu
 and, inside a process, by a thread lock (Streamlit serves sessions from threads). So a CLI sweep
 and an open dashboard share one cache: each waits at most a write's few milliseconds. Arrays live
 in their own files, written atomically, and are read without touching the database.
+
+Faults: a write connection is one transaction, so a process killed mid-write leaves every run whole
+or absent; temp files of killed writers are ignored by readers and removed by the next writer. A
+read-only cache folder still serves reads (DuckDB read-only, the folder's lock file opened for
+reading or a per-user one); writes are refused with CacheReadOnly before any work is lost.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -20,7 +27,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from saeviz.errors import SaevizError
+from saeviz.atomic import remove_stale_temps, temp_sibling
+from saeviz.errors import SaevizError, UnsafePathError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
@@ -70,7 +78,23 @@ def cache_size_bytes(root: Path | None = None) -> int:
 
 
 class CacheBusy(SaevizError):
-    pass
+    """Another process held the cache's lock for longer than the Store's lock timeout."""
+
+
+class CacheReadOnly(UnsafePathError):
+    """The cache folder cannot be written: what it holds stays readable, new results are refused."""
+
+
+READ_ONLY_HINT = ("point SAEVIZ_CACHE_DIR (or --cache-dir) at a folder you can write to; "
+                  "results already in this cache stay readable")
+
+
+def fallback_lock_path(root: Path) -> Path:
+    """A per-user lock file for a cache folder that holds none and cannot be written (readers only)."""
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"saeviz-locks-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{digest}.lock"
 
 
 def _schema_version(con) -> int:
@@ -99,6 +123,22 @@ def _ensure_schema(con) -> None:
         con.execute("INSERT INTO schema_info VALUES (?)", [SCHEMA_VERSION])
 
 
+def _insert_rows(con, table: str, columns: list[str], rows: list[list], key: list[str], extra: dict[str, str] | None = None) -> None:
+    """INSERT OR REPLACE ``rows`` in one statement (executemany runs one per row: ~100x slower here);
+    the last of several rows with one key wins, as it did row by row."""
+    if not rows:
+        return
+    frame = pd.DataFrame(rows, columns=columns).drop_duplicates(key, keep="last")
+    types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}'").fetchall())
+    select = [f'CAST("{c}" AS {types[c]})' for c in columns] + list((extra or {}).values())
+    con.register("_saeviz_rows", frame)
+    try:
+        con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join([*columns, *(extra or {})])}) "
+                    f"SELECT {', '.join(select)} FROM _saeviz_rows")
+    finally:
+        con.unregister("_saeviz_rows")
+
+
 class Store:
     """Keyed reads and writes of results; safe across threads and processes."""
 
@@ -108,28 +148,85 @@ class Store:
         self.lock_timeout_s = lock_timeout_s
         self._thread_lock = _THREAD_LOCKS.setdefault(str(self.db_path), threading.RLock())
         self._checked = False
+        self._writable = False  # only a success is remembered: a folder may become writable later
 
     # --- connections -----------------------------------------------------------------------
+    def ensure_writable(self) -> Path:
+        """Create the cache folder if missing and check it can be written; CacheReadOnly if not.
+
+        Call it before expensive work whose result must be stored, so that nothing computed is lost."""
+        if not self._writable:
+            from saeviz.safe_paths import ensure_writable_dir
+
+            try:
+                ensure_writable_dir(self.root, "The cache folder", READ_ONLY_HINT)
+            except UnsafePathError as exc:
+                raise CacheReadOnly(str(exc)) from None
+            remove_stale_temps(self.root)
+            self._writable = True
+        return self.root
+
+    def _open_lock(self, write: bool):
+        """The lock file: the cache's own (shared by every process), else a per-user one for readers."""
+        path = self.root / "saeviz.lock"
+        if write:
+            self.ensure_writable()
+            return open(path, "a+")
+        try:
+            return open(path, "a+")
+        except OSError:  # a read-only folder or lock file: flock works on a file opened for reading
+            pass
+        try:
+            return open(path)
+        except FileNotFoundError:  # nobody ever wrote here, so no writer can be running
+            return open(fallback_lock_path(self.root), "a+")
+
     @contextmanager
     def _connect(self, write: bool):
-        import duckdb
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._thread_lock, open(self.root / "saeviz.lock", "a+") as lock_file:
+        """A short-lived connection under the locks; a write connection is one transaction (all or nothing)."""
+        if not write and not self.db_path.exists():
+            yield None
+            return
+        with self._thread_lock, self._open_lock(write) as lock_file:
             self._flock(lock_file, fcntl.LOCK_EX if write else fcntl.LOCK_SH)
             try:
                 if not write and not self.db_path.exists():
                     yield None
                     return
-                con = duckdb.connect(str(self.db_path), read_only=not write)
+                con = self._open_db(write)
                 try:
-                    if write:
+                    if not write:
+                        yield con
+                        return
+                    # executemany is one statement per row: without a transaction a kill leaves half a run
+                    con.begin()
+                    try:
                         _ensure_schema(con)
-                    yield con
+                        yield con
+                    except BaseException:
+                        try:
+                            con.rollback()
+                        except Exception:  # the connection is closed below; DuckDB drops what was not committed
+                            pass
+                        raise
+                    con.commit()
                 finally:
                     con.close()
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _open_db(self, write: bool):
+        """Open DuckDB, retrying while a writer that does not share our lock file (see _open_lock) holds it."""
+        import duckdb
+
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                return duckdb.connect(str(self.db_path), read_only=not write)
+            except duckdb.IOException as exc:
+                if write or "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _flock(self, lock_file, mode: int) -> None:
         deadline = time.monotonic() + self.lock_timeout_s
@@ -175,10 +272,8 @@ class Store:
         if rows is not None:
             items += list(zip(rows["item"].astype(str), rows["metric"].astype(str), rows["value"].astype(float)))
         with self._connect(write=True) as con:
-            con.executemany(
-                f"INSERT OR REPLACE INTO metrics ({', '.join(METRIC_COLUMNS)}, created) VALUES ({', '.join('?' * len(METRIC_COLUMNS))}, now())",
-                [base + [item, name, float(v)] for item, name, v in items],
-            )
+            _insert_rows(con, "metrics", METRIC_COLUMNS, [base + [item, name, float(v)] for item, name, v in items],
+                         key=["run_key", "item", "metric"], extra={"created": "now()"})
 
     def has_run(self, run_key: str) -> bool:
         return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0
@@ -213,8 +308,7 @@ class Store:
     def put_compress_stats(self, rows: list[dict]) -> None:
         cols = ["compress_key", "model", "compression", "layer", "matrix", "sparsity", "quant_error"]
         with self._connect(write=True) as con:
-            con.executemany(f"INSERT OR REPLACE INTO compress_stats VALUES ({', '.join('?' * len(cols))})",
-                            [[r.get(c) for c in cols] for r in rows])
+            _insert_rows(con, "compress_stats", cols, [[r.get(c) for c in cols] for r in rows], key=["compress_key", "layer", "matrix"])
 
     def compress_stats(self, compress_key: str) -> pd.DataFrame:
         return self._query("SELECT * FROM compress_stats WHERE compress_key = ? ORDER BY layer, matrix", [compress_key])
@@ -236,11 +330,15 @@ class Store:
         from safetensors.torch import save_file
 
         path = self.array_path(kind, key)
+        self.ensure_writable()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp = temp_sibling(path)
         # clone: callers may pass one tensor under several names (W_Q, W_K, W_V share an input norm)
-        save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, str(tmp))
-        os.replace(tmp, path)  # atomic: readers see the whole file or none
+        try:
+            save_file({k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}, str(tmp))
+            os.replace(tmp, path)  # atomic: readers see the whole file or none
+        finally:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
         with self._connect(write=True) as con:
             con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
                         [kind, key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])
@@ -259,10 +357,14 @@ class Store:
     def put_frame(self, kind: str, key: str, df: pd.DataFrame, meta: dict | None = None) -> Path:
         """Write one result table as Parquet, atomically (written once under its key, read many times)."""
         path = self.frame_path(kind, key)
+        self.ensure_writable()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
+        tmp = temp_sibling(path)
+        try:
+            df.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         with self._connect(write=True) as con:
             con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
                         [f"frame:{kind}", key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])

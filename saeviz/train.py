@@ -8,6 +8,7 @@ cancellation and resume from checkpoints go through that provider.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Callable
 import torch
 
 from saeviz.activations import activation_batches
+from saeviz.atomic import remove_stale_temps, temp_sibling, write_text_atomic
 from saeviz.jobs import Cancelled, Progress, report
 from saeviz.specs import TrainSpec
 
@@ -103,8 +105,20 @@ class TrainResult:
 
 
 def _latest_checkpoint(ckpt_root: Path) -> Path | None:
+    """The checkpoint with the most samples among complete ones: stream.json is written last and
+    atomically, so a checkpoint cut short by a kill has none and is skipped."""
     done = [p for p in ckpt_root.glob("*") if (p / "stream.json").is_file()]
     return max(done, key=lambda p: json.loads((p / "stream.json").read_text())["samples"], default=None)
+
+
+def _save_final(trained, final_dir: Path) -> None:
+    """Save the trained SAE to ``final_dir`` whole or not at all: its cfg.json marks a finished run, and
+    sae_lens writes it non-atomically, so a kill mid-save must not leave a folder that looks finished."""
+    tmp = temp_sibling(final_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    trained.save_inference_model(str(tmp))
+    shutil.rmtree(final_dir, ignore_errors=True)
+    os.replace(tmp, final_dir)
 
 
 def retrain_like(pretrained, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Path,
@@ -124,6 +138,7 @@ def train_sae(cfg, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Pat
 
     torch.manual_seed(spec.seed)
     workdir = Path(workdir)
+    remove_stale_temps(workdir)  # a final folder half-saved by a killed run
     ckpt_root = workdir / "checkpoints"
     sae = TrainingSAE.from_dict(cfg.to_dict())
     stream = ActivationStream(model, cfg.metadata.hook_name, tokens_NT, spec.batch_size_tokens, spec.seed,
@@ -141,7 +156,7 @@ def train_sae(cfg, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Pat
 
     def save_stream(checkpoint_path: Path | None) -> None:
         if checkpoint_path is not None:
-            (Path(checkpoint_path) / "stream.json").write_text(json.dumps(stream.position))
+            write_text_atomic(Path(checkpoint_path) / "stream.json", json.dumps(stream.position))
 
     trainer = SAETrainer(cfg=trainer_cfg, sae=sae, data_provider=iter(stream), save_checkpoint_fn=save_stream)
     resumed = 0
@@ -159,8 +174,7 @@ def train_sae(cfg, model, tokens_NT: torch.Tensor, spec: TrainSpec, workdir: Pat
         trainer.save_checkpoint(checkpoint_name=f"cancelled_{stream.position['samples']}")
         raise
     final_dir = workdir / "final"
-    shutil.rmtree(final_dir, ignore_errors=True)
-    trained.save_inference_model(str(final_dir))
+    _save_final(trained, final_dir)
     result = SAE.load_from_disk(str(final_dir), device=str(sae.device))
     return TrainResult(sae=result.eval(), seconds=time.perf_counter() - start, tokens=spec.training_tokens - resumed,
                        resumed_from=resumed)
