@@ -21,13 +21,20 @@ def reconstruction_stats(sae, x_ND: torch.Tensor, batch_tokens: int = 8192,
                          keep_x_hat: bool = False) -> dict[str, float] | tuple[dict[str, float], torch.Tensor]:
     """Reconstruction, shrinkage, sparsity and density metrics of an SAE on flat activations, in chunks;
     with ``keep_x_hat`` also the reconstructions [N, d] (so a splice need not run the SAE again)."""
+    from saeviz.sae_fast import sparse_code, sparse_decode
+
     stats = ReconstructionStats(sae.cfg.d_sae)
     x_hats = []
     for chunk in x_ND.split(batch_tokens):
         x = chunk.to(sae.device, sae.dtype)
-        f = sae.encode(x)
-        x_hat = sae.decode(f)
-        stats.update(x, x_hat, f)
+        code = sparse_code(sae, x)
+        if code is not None:  # TopK: no dense [tokens, d_sae] code
+            x_hat = sparse_decode(sae, *code)
+            stats.update_sparse(x, x_hat, *code)
+        else:
+            f = sae.encode(x)
+            x_hat = sae.decode(f)
+            stats.update(x, x_hat, f)
         if keep_x_hat:
             x_hats.append(x_hat.float().cpu())
     return (stats.result(), torch.cat(x_hats)) if keep_x_hat else stats.result()

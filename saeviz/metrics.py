@@ -63,6 +63,17 @@ class ReconstructionStats:
         self.fires_F = torch.zeros(d_sae, dtype=torch.float64)
 
     def update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, f_NF: torch.Tensor) -> None:
+        active = f_NF != 0
+        self._update(x_ND, x_hat_ND, active.sum(0), float(f_NF.abs().sum(dtype=torch.float64)))
+
+    def update_sparse(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, values_NK: torch.Tensor, indices_NK: torch.Tensor) -> None:
+        """The same from a sparse code (k values and their latents per token, see saeviz.sae_fast)."""
+        from saeviz.sae_fast import latent_fire_counts
+
+        fires = latent_fire_counts(values_NK, indices_NK, self.fires_F.numel())
+        self._update(x_ND, x_hat_ND, fires, float(values_NK.abs().sum(dtype=torch.float64)))
+
+    def _update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, fires_F: torch.Tensor, l1_sum: float) -> None:
         # elementwise work in the activations' dtype, every reduction accumulated in float64
         x, x_hat = x_ND.float(), x_hat_ND.float()
         f64 = torch.float64
@@ -77,11 +88,9 @@ class ReconstructionStats:
         s["ratio"] += float((norm_out / norm_in.clamp_min(1e-4)).sum(dtype=f64))
         s["xhat_sq"] += float(x_hat.square().sum(dtype=f64))
         s["x_dot_xhat"] += float(dot.sum())
-        active = f_NF != 0
-        fires = active.sum(0)
-        s["l0"] += float(fires.sum())
-        s["l1"] += float(f_NF.abs().sum(dtype=f64))
-        self.fires_F += fires.to(torch.float64).cpu()
+        s["l0"] += float(fires_F.sum())
+        s["l1"] += l1_sum
+        self.fires_F += fires_F.to(torch.float64).cpu()
         x_sum = x.sum(0, dtype=f64).cpu()
         self.x_sum_D = x_sum if self.x_sum_D is None else self.x_sum_D + x_sum
         self.n += x.shape[0]

@@ -27,6 +27,11 @@ def sae_input_norm(sae, acts_ND: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def latent_norm(sae, acts_ND: torch.Tensor) -> torch.Tensor:
     """[d_sae] L2 norm over tokens of each latent's activation (what W_dec multiplies)."""
+    from saeviz.sae_fast import latent_sq_sums, sparse_code
+
+    code = sparse_code(sae, acts_ND)
+    if code is not None:  # TopK: k values per token, not the dense code
+        return latent_sq_sums(*code, sae.cfg.d_sae).sqrt().float()
     return sae.encode(acts_ND.to(sae.device)).square().sum(0, dtype=torch.float64).sqrt().float()
 
 
