@@ -14,7 +14,11 @@ from saeviz.evals.base import Evaluation
 EVALS: dict[str, str] = {
     "core": "saeviz.evals.core:EVALUATION",
     "sae_bench_core": "saeviz.evals.sae_bench_core:EVALUATION",
+    "absorption": "saeviz.evals.absorption:EVALUATION",
     "ravel": "saeviz.evals.ravel:EVALUATION",
+    "scr": "saeviz.evals.scr_tpp:SCR_EVALUATION",
+    "tpp": "saeviz.evals.scr_tpp:TPP_EVALUATION",
+    "probing": "saeviz.evals.probing:EVALUATION",
 }
 
 
