@@ -1,14 +1,17 @@
 # `make app`: set up (first time only) and serve the dashboard on the embedded default.
-# `make test`: set up (first time only) and run the test suite. CI runs `make test` via .ci/run.
+# `make demo`: the same, opening the guided tour on precomputed results (no waiting).
+# `make test`: set up (first time only) and run the test suite, browser test included. CI runs `make test` via .ci/run.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PORT   ?= 8501
+CHROMIUM ?= /usr/bin/chromium
+SERVE  := $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-.PHONY: setup app test clean-venv
+.PHONY: setup chromium app demo test screenshots clean-venv
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
 
 # Reinstalls only when a requirements file changed since the last install.
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
@@ -19,11 +22,33 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
-app: $(STAMP)
-	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+# Figure export (Kaleido) and the browser test (Playwright) drive a local chromium; no browser download.
+# Debian's package where apt-get is usable (CI runs as root on Debian), else a clear message.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium (figure export and the browser test need it)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	elif command -v apt-get >/dev/null 2>&1 && command -v sudo >/dev/null 2>&1; then \
+		echo "installing Debian's chromium with sudo"; sudo apt-get install -y -q chromium; \
+	else \
+		echo "error: no chromium at $(CHROMIUM): install your system's chromium and run with CHROMIUM=/path/to/chromium" \
+		     "(PNG/SVG/PDF export and the browser test need it)." >&2; exit 1; \
+	fi
 
-test: $(STAMP)
-	$(PY) -m pytest
+app: setup
+	$(SERVE)
+
+demo: setup
+	SAEVIZ_DEMO=1 $(SERVE)
+
+test: setup
+	SAEVIZ_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+
+# Rewrites docs/*.png with the browser test's screenshots of every page.
+screenshots: setup
+	SAEVIZ_CHROMIUM=$(CHROMIUM) SAEVIZ_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -q
 
 clean-venv:
 	rm -rf $(VENV)

@@ -46,6 +46,7 @@ class Workbench:
         self._base, self._tokens = model, dict(tokens or {})
         self._models, self._saes, self._engines = {}, {}, {}
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
+        self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
         # results from the embedded default belong to one build of its assets: a rebuilt model or
         # SAE must never be served results cached for the previous one
         uses_embedded = (model_spec.is_embedded or tokens_source == EMBEDDED

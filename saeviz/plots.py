@@ -54,6 +54,20 @@ METRIC_LABELS = {
 }
 
 
+def pruned_curve(unit: pd.DataFrame) -> pd.DataFrame:
+    """A unit's pruned points by sparsity, with the pretrained SAE as the 0% point when no pruned-0% row is
+    there (they are one run: an SAE pruned at 0% is the pretrained SAE, cached once under its first label)."""
+    pruned = unit[unit["variant"] == "pruned"]
+    pre = unit[unit["variant"] == "pretrained"]
+    if len(pre) and not (pruned["sae_sparsity"] == 0).any():
+        pruned = pd.concat([pruned, pre.iloc[:1].assign(variant="pruned", sae_sparsity=0.0)], ignore_index=True)
+    return pruned.drop_duplicates("sae_sparsity").sort_values("sae_sparsity")
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric.replace("_", " "))
+
+
 def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | None = None) -> go.Figure:
     """One panel per site: the metric of the pruned SAE vs SAE sparsity, one line per layer, with the
     pretrained (dashed), retrained (dash-dot) and dense-reference (dotted) levels of each layer."""
@@ -67,7 +81,7 @@ def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | No
     for col, site in enumerate(sites, start=1):
         for i, layer in enumerate(layers):
             unit = rows[(rows["site"] == site) & (rows["layer"] == layer)]
-            pruned = unit[unit["variant"] == "pruned"].sort_values("sae_sparsity")
+            pruned = pruned_curve(unit)
             color = palette[i % len(palette)]
             fig.add_trace(go.Scatter(x=pruned["sae_sparsity"] * 100, y=pruned["value"], mode="lines+markers",
                                      name=f"layer {layer} pruned", legendgroup=f"L{layer}", showlegend=col == 1,
@@ -114,4 +128,139 @@ def compress_stats_figure(stats: pd.DataFrame, value: str = "sparsity") -> go.Fi
     label = "Achieved sparsity per matrix (exact)" if value == "sparsity" else "Mean |w - q(w)| per matrix"
     fig.update_layout(title=label, height=80 + 45 * len(grid), margin=dict(l=10, r=10, t=40, b=10),
                       yaxis=dict(autorange="reversed"))
+    return fig
+
+
+# --- the dashboard's figures ----------------------------------------------------------------------
+LAYER_PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+VARIANT_COLORS = {"dense": "#7f7f7f", "pretrained": "#1f77b4", "pruned25": "#2ca02c", "pruned50": "#ff7f0e",
+                  "pruned_best": "#9467bd", "retrained": "#d62728"}
+COMPRESSION_DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+COMPRESSION_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
+
+
+def variant_label(kind: str, sae_sparsity: float | None) -> str:
+    """'pruned' rows carry their sparsity in the label (pruned25), the others are their kind."""
+    if kind == "pruned" and sae_sparsity is not None and sae_sparsity == sae_sparsity:
+        pct = sae_sparsity * 100
+        return f"pruned{pct:.0f}" if abs(pct - round(pct)) < 1e-9 else f"pruned{pct:g}"
+    return kind
+
+
+def variant_color(label: str, index: int = 0) -> str:
+    return VARIANT_COLORS.get(label, LAYER_PALETTE[index % len(LAYER_PALETTE)])
+
+
+def sparsity_panel_figure(rows: pd.DataFrame, metric: str, site: str, markers: dict[int, float] | None = None,
+                          title: str | None = None) -> go.Figure:
+    """One site: the pruned SAE's metric vs SAE sparsity, one line per layer, with that layer's pretrained
+    (dashed), retrained (dash-dot) and dense-reference (dotted) levels, PrunedBest (star) and, for
+    ``markers`` {layer: sparsity}, a ringed marker at the point a slider chose (its value in the hover)."""
+    rows = rows[(rows["metric"] == metric) & (rows["site"] == site)]
+    layers = sorted(int(v) for v in rows["layer"].dropna().unique())
+    fig = go.Figure()
+    for i, layer in enumerate(layers):
+        unit, color = rows[rows["layer"] == layer], LAYER_PALETTE[i % len(LAYER_PALETTE)]
+        pruned = pruned_curve(unit)
+        fig.add_trace(go.Scatter(x=pruned["sae_sparsity"] * 100, y=pruned["value"], mode="lines+markers", name=f"layer {layer}",
+                                 legendgroup=f"L{layer}", line=dict(color=color), marker=dict(size=6),
+                                 hovertemplate=f"layer {layer}, pruned %{{x:.0f}}%: %{{y:.4g}}<extra></extra>"))
+        for variant, style in VARIANT_STYLE.items():
+            level = unit[unit["variant"] == variant]["value"]
+            if len(level):
+                fig.add_trace(go.Scatter(x=[0, 100], y=[level.iloc[0]] * 2, mode="lines", name=f"layer {layer} {variant}",
+                                         legendgroup=f"L{layer}", showlegend=False, line=dict(color=color, dash=style["dash"], width=1),
+                                         hovertemplate=f"layer {layer}, {style['label']}: %{{y:.4g}}<extra></extra>"))
+        best = unit[unit["variant"] == "pruned_best"]
+        if len(best):
+            fig.add_trace(go.Scatter(x=best["sae_sparsity"] * 100, y=best["value"], mode="markers", name=f"layer {layer} PrunedBest",
+                                     legendgroup=f"L{layer}", showlegend=False,
+                                     marker=dict(symbol="star", size=14, color=color, line=dict(width=1, color="black")),
+                                     hovertemplate=f"layer {layer} PrunedBest %{{x:.0f}}%: %{{y:.4g}}<extra></extra>"))
+    fig.update_layout(title=title or f"{SITE_LABELS.get(site, site)}: {metric_label(metric)} vs SAE sparsity",
+                      xaxis_title="SAE sparsity (%)", yaxis_title=metric_label(metric), height=430,
+                      margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.18),
+                      xaxis=dict(range=[-2, 102]))
+    fig.add_annotation(text="dashed: pretrained as is · dash-dot: retrained · dotted: dense reference · star: PrunedBest · ring: slider",
+                       xref="paper", yref="paper", x=0, y=1.0, yanchor="bottom", showarrow=False, font=dict(size=11, color="#555"))
+    return place_markers(fig, rows, markers or {})
+
+
+def place_markers(fig: go.Figure, rows: pd.DataFrame, markers: dict[int, float]) -> go.Figure:
+    """Put (or move) each layer's ring at its slider's sparsity, in place: a slider move changes one trace,
+    not the figure (rows: the metric's rows of the panel's site, as given to sparsity_panel_figure)."""
+    colors = {t.name: t.line.color for t in fig.data if t.name and t.name.startswith("layer ") and t.name.count(" ") == 1}
+    for layer, at in markers.items():
+        curve = pruned_curve(rows[rows["layer"] == layer])
+        hit = curve[(curve["sae_sparsity"] - at).abs() < 1e-9]
+        x, y = ([at * 100], [float(hit["value"].iloc[0])]) if len(hit) else ([], [])
+        name = f"layer {layer} slider"
+        ring = next((t for t in fig.data if t.name == name), None)
+        if ring is not None:
+            ring.update(x=x, y=y)
+            continue
+        color = colors.get(f"layer {layer}", "#000")
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, legendgroup=f"L{layer}", showlegend=False,
+                                 marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(width=3, color=color)),
+                                 hovertemplate=f"layer {layer}, slider at %{{x:.0f}}%: %{{y:.4g}}<extra></extra>"))
+    return fig
+
+
+def figure1(rows: pd.DataFrame) -> go.Figure:
+    """The paper's Figure 1 layout: one panel per site, the LM's CE with the SAE spliced in vs SAE sparsity."""
+    return sweep_curves_figure(rows, "ce_loss_with_sae", title="Figure 1 layout: reconstruction loss (the LM's CE with the SAE "
+                               "spliced in, nats) vs SAE sparsity; dashed: pretrained, dash-dot: retrained, dotted: dense, star: PrunedBest")
+
+
+def layerwise_figure(rows: pd.DataFrame, metric: str, title: str | None = None, n_layers: int | None = None) -> go.Figure:
+    """Metric vs layer, one panel per site (the paper's appendix layout): one colour per SAE variant,
+    one dash and marker per compression, so several compressions overlay; rows of compression 'dense'
+    (the reference, the same for every compression) are drawn once. Rows carry a 'label' column
+    (variant label) or variant + sae_sparsity."""
+    from plotly.subplots import make_subplots
+
+    rows = rows[(rows["metric"] == metric) & rows["site"].notna()].copy()
+    if "label" not in rows:
+        rows["label"] = [variant_label(v, s) for v, s in zip(rows["variant"], rows["sae_sparsity"])]
+    sites = [s for s in SITE_ORDER if s in set(rows["site"])]
+    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[SITE_LABELS[s] for s in sites])
+    compressions = list(dict.fromkeys(c for c in rows["compression"] if c != "dense"))
+    labels = list(dict.fromkeys(rows["label"]))
+    seen: set[str] = set()
+    for col, site in enumerate(sites, start=1):
+        for comp in ["dense", *compressions]:
+            ci = compressions.index(comp) if comp in compressions else 0  # the dense reference: one solid line
+            for li, label in enumerate(labels):
+                line = rows[(rows["site"] == site) & (rows["compression"] == comp) & (rows["label"] == label)].sort_values("layer")
+                if line.empty:
+                    continue
+                name = label if len(compressions) <= 1 or comp == "dense" else f"{label} · {comp}"
+                fig.add_trace(go.Scatter(
+                    x=line["layer"], y=line["value"], mode="lines+markers", name=name, legendgroup=name, showlegend=name not in seen,
+                    line=dict(color=variant_color(label, li), dash=COMPRESSION_DASHES[ci % len(COMPRESSION_DASHES)]),
+                    marker=dict(symbol=COMPRESSION_SYMBOLS[ci % len(COMPRESSION_SYMBOLS)], size=8),
+                    hovertemplate=f"{name}, layer %{{x}}: %{{y:.4g}}<extra></extra>"), row=1, col=col)
+                seen.add(name)
+        fig.update_xaxes(title_text="layer", dtick=1, row=1, col=col,
+                         range=[-0.3, n_layers - 0.7] if n_layers else None)  # every layer on the axis, cached or not
+    fig.update_yaxes(title_text=metric_label(metric), row=1, col=1)
+    fig.update_layout(title=title or f"{metric_label(metric)} per layer", height=420, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", y=-0.22))
+    return fig
+
+
+def grouped_bars_figure(table: pd.DataFrame, x: str, variants: list[str], title: str, y_title: str = "",
+                        best: dict[str, str] | None = None) -> go.Figure:
+    """Grouped bars: one group per value of column ``x`` (a metric, a RAVEL pair, an SCR threshold),
+    one bar per variant column; ``best`` {x value: variant} outlines the best bar of each group."""
+    fig = go.Figure()
+    for i, variant in enumerate(variants):
+        if variant not in table:
+            continue
+        outline = [2.5 if (best or {}).get(g) == variant else 0 for g in table[x]]
+        fig.add_trace(go.Bar(x=table[x].astype(str), y=table[variant], name=variant, marker_color=variant_color(variant, i),
+                             marker_line=dict(width=outline, color="black"),
+                             hovertemplate=f"{variant}, %{{x}}: %{{y:.4g}}<extra></extra>"))
+    fig.update_layout(title=title, barmode="group", height=400, yaxis_title=y_title, margin=dict(l=10, r=10, t=50, b=10),
+                      legend=dict(orientation="h", y=-0.2))
     return fig

@@ -109,8 +109,29 @@ def _schema_version(con) -> int:
     return SCHEMA_VERSION if "item" in columns else 1
 
 
-def _ensure_schema(con) -> None:
-    """Create the tables, migrating a cache written by an older saeviz in place (rows kept)."""
+_SCHEMA_CURRENT: set[tuple] = set()  # database files this process has seen at the current schema
+
+
+def _file_identity(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (str(path), st.st_dev, st.st_ino)
+
+
+def _ensure_schema(con, path: Path | None = None) -> None:
+    """Create the tables, migrating a cache written by an older saeviz in place (rows kept). Checked once
+    per file and process: the schema of a file only ever moves forward."""
+    identity = _file_identity(path) if path is not None else None
+    if identity is not None and identity in _SCHEMA_CURRENT:
+        return
+    _ensure_schema_now(con)
+    if identity is not None:
+        _SCHEMA_CURRENT.add(identity)
+
+
+def _ensure_schema_now(con) -> None:
     version = _schema_version(con)
     if version > SCHEMA_VERSION:
         raise SaevizError(f"The cache was written by a newer saeviz (schema {version} > {SCHEMA_VERSION}): "
@@ -123,13 +144,19 @@ def _ensure_schema(con) -> None:
         con.execute("INSERT INTO schema_info VALUES (?)", [SCHEMA_VERSION])
 
 
+_COLUMN_TYPES: dict[str, dict[str, str]] = {}
+
+
 def _insert_rows(con, table: str, columns: list[str], rows: list[list], key: list[str], extra: dict[str, str] | None = None) -> None:
     """INSERT OR REPLACE ``rows`` in one statement (executemany runs one per row: ~100x slower here);
     the last of several rows with one key wins, as it did row by row."""
     if not rows:
         return
     frame = pd.DataFrame(rows, columns=columns).drop_duplicates(key, keep="last")
-    types = dict(con.execute(f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}'").fetchall())
+    if table not in _COLUMN_TYPES:  # fixed by SCHEMA: looked up once per process
+        _COLUMN_TYPES[table] = dict(con.execute(
+            f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}'").fetchall())
+    types = _COLUMN_TYPES[table]
     select = [f'CAST("{c}" AS {types[c]})' for c in columns] + list((extra or {}).values())
     con.register("_saeviz_rows", frame)
     try:
@@ -201,7 +228,7 @@ class Store:
                     # executemany is one statement per row: without a transaction a kill leaves half a run
                     con.begin()
                     try:
-                        _ensure_schema(con)
+                        _ensure_schema(con, self.db_path)
                         yield con
                     except BaseException:
                         try:
@@ -264,9 +291,10 @@ class Store:
                 raise
 
     # --- metrics ----------------------------------------------------------------------------
-    def put_metrics(self, run: dict, values: dict[str, float] | None = None, rows=None) -> None:
+    def put_metrics(self, run: dict, values: dict[str, float] | None = None, rows=None, timing: dict | None = None) -> None:
         """One run (run_key, model, compression, site, layer, variant, sae_sparsity, eval) and its values:
-        ``values`` {metric: value} (item ''), or ``rows`` a DataFrame with item, metric, value columns."""
+        ``values`` {metric: value} (item ''), or ``rows`` a DataFrame with item, metric, value columns; with
+        ``timing`` (kind, label, seconds) its wall time too, in the same transaction."""
         base = [run.get(c) for c in RUN_COLUMNS[:-1]] + [run.get("eval") or "core"]
         items = [("", name, v) for name, v in (values or {}).items()]
         if rows is not None:
@@ -274,6 +302,9 @@ class Store:
         with self._connect(write=True) as con:
             _insert_rows(con, "metrics", METRIC_COLUMNS, [base + [item, name, float(v)] for item, name, v in items],
                          key=["run_key", "item", "metric"], extra={"created": "now()"})
+            if timing is not None:
+                con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())",
+                            [run.get("run_key"), timing["kind"], timing["label"], timing["seconds"], timing.get("tokens", 0)])
 
     def has_run(self, run_key: str) -> bool:
         return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0

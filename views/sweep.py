@@ -1,80 +1,109 @@
-"""Compress the model, sweep the SAE's own sparsity, and compare pretrained, pruned, PrunedBest and retrained SAEs."""
+"""SAE sparsity sweep: any core metric against the SAE's own sparsity for a site (one curve per layer),
+with the pretrained, PrunedBest, retrained and dense-reference values; one slider per layer; the paper's
+Figure 1 layout one tab away. Everything cached shows at once; the rest is one job away."""
+
+from dataclasses import replace
 
 import streamlit as st
 
-from saeviz.compress import COMPRESSORS
+from saeviz import demo
 from saeviz.errors import SaevizError
-from saeviz.plots import METRIC_LABELS, compress_stats_figure, model_ce_figure, sweep_curves_figure
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, CompressSpec, EvalSpec, TrainSpec, spec_help
-from saeviz.sweep import SweepSpec, run_sweep
-from ui.cached import progress_bar, workbench_for
-from ui.sidebar import current_specs
+from saeviz.plots import METRIC_LABELS, figure1, metric_label
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, spec_help
+from saeviz.sweep import SweepSpec
+from ui import jobs
+from ui.cached import n_layers_for, read_runs, workbench_for
+from ui.controls import compression_picker
+from ui.export_ui import show_figure, table_exports
+from ui.reads import sweep_keys, variant_table
+from ui.sidebar import current_eval_spec, current_specs
+from ui.cli_text import sweep_command
+from ui.sweep_view import explorer
 
-st.title("Compression and SAE sweeps")
+st.title("SAE sparsity sweep")
+st.caption("How much of its own weights can the pretrained SAE lose on the compressed model, against applying it as is, "
+           "retraining one, and the dense model? Moving a layer's slider updates only the chart and cards below it.")
 model_spec, _ = current_specs()
 try:
     bench = workbench_for(model_spec)
-    n_layers = bench.base_model.cfg.n_layers
+    n_layers = n_layers_for(bench)
 except (SaevizError, ValueError) as exc:
     st.error(str(exc))
     st.stop()
+cfg = demo.settings()
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Model compression")
-    method = st.selectbox("Method", [m for m in COMPRESSORS if m != "dense"], help=spec_help(CompressSpec, "method"))
-    if method == "rtn":
-        bits = st.select_slider("Bits", [8, 4, 3, 2], value=8)
-        group = st.select_slider("Group size", [0, 32, 64, 128], value=128, help=spec_help(CompressSpec, "group_size"))
-        compress = CompressSpec(method="rtn", bits=bits, group_size=group)
-    else:
-        sparsity = st.slider("Sparsity (all layers)", 0.0, 0.95, 0.5, 0.05, help=spec_help(CompressSpec, "sparsity"))
-        with st.expander("Per-layer sparsity"):
-            per_layer = {layer: st.slider(f"Layer {layer}", 0.0, 0.95, sparsity, 0.05, key=f"layer_sparsity_{layer}")
-                         for layer in range(n_layers)}
-        overrides = {layer: s for layer, s in per_layer.items() if s != sparsity}
-        compress = CompressSpec(method=method, sparsity=sparsity, layer_sparsity=overrides)
-with right:
-    st.subheader("SAE variants")
-    sites = st.multiselect("Sites", SITES, default=list(SITES))
-    sae_method = st.radio("SAE pruning", ["wanda", "magnitude"], horizontal=True)
-    sae_sparsities = st.multiselect("SAE sparsities", DEFAULT_SAE_SWEEP, default=list(DEFAULT_SAE_SWEEP), format_func=lambda s: f"{s:.0%}")
-    retrain_tokens = st.number_input("Retraining tokens (0: no retrained SAE)", 0, 20_000_000, 0, step=250_000,
-                                     help=spec_help(TrainSpec, "training_tokens"))
-
+c = st.columns([1.3, 0.8, 1.6, 1.6])
+with c[0]:
+    compress = compression_picker("Model compression", "sw_comp")
+site = c[1].selectbox("Site", SITES, index=SITES.index("resid"), key="sw_site",
+                      help="attn: attention output (hook_z); mlp: MLP output; resid: residual stream after the block")
+metrics = [m for m in METRIC_LABELS if m not in ("normalized_freq_over_1_percent", "normalized_freq_over_10_percent")]
+metric = c[2].selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=metric_label, key="sw_metric")
+layers = c[3].multiselect("Layers", list(range(n_layers)), default=list(range(n_layers)), key="sw_layers")
+with st.expander("Sweep settings (what is computed for a run)"):
+    s = st.columns(3)
+    method = s[0].radio("SAE pruning", ["wanda", "magnitude"], horizontal=True, key="sw_method")
+    default_grid = list(cfg.sae_sparsities) if cfg else list(DEFAULT_SAE_SWEEP)
+    grid = s[1].multiselect("Swept SAE sparsities", sorted(set(DEFAULT_SAE_SWEEP) | set(default_grid)), default=default_grid,
+                            format_func=lambda v: f"{v:.0%}", key="sw_grid")
+    tokens = s[2].number_input("Retraining tokens (0: no retrained SAE)", 0, 20_000_000, cfg.retrain_tokens if cfg else 0,
+                               step=100_000, key="sw_retrain", help=spec_help(TrainSpec, "training_tokens"))
+if not layers:
+    st.info("Pick at least one layer.")
+    st.stop()
 try:
-    spec = SweepSpec(compression=compress, sites=tuple(sites), sae_sparsities=tuple(sorted(sae_sparsities)),
-                     sae_prune_method=sae_method, eval=EvalSpec(),
-                     retrain=TrainSpec(training_tokens=retrain_tokens) if retrain_tokens else None)
+    spec = SweepSpec(compression=compress, sites=(site,), layers=tuple(sorted(layers)), sae_sparsities=tuple(sorted(grid)),
+                     sae_prune_method=method, retrain=TrainSpec(training_tokens=tokens) if tokens else None, eval=current_eval_spec())
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-if st.button("Run or resume the sweep", type="primary", help="Finished parts come from the cache; any click elsewhere cancels."):
-    try:
-        st.session_state["sweep_rows"] = run_sweep(bench, spec, progress=progress_bar(spec.compression.label()))
-        st.session_state["sweep_key"] = spec
-    except (SaevizError, ValueError) as exc:
-        st.error(str(exc))
+keys = sweep_keys(bench, spec, list(spec.layers))
+rows = read_runs(bench, keys)
+have = rows["run_key"].nunique() if len(rows) else 0
+job_key = f"sweep:{bench.store.root}:{bench.model_key}:{spec}"
+status = st.columns([3, 1])
+status[0].caption(f"{have} of {len(set(keys))} results of this sweep are in the cache"
+                  + (" (all of them)." if have >= len(set(keys)) else "; the rest takes a run (resumable)."))
+if have < len(set(keys)) and status[1].button("Run the sweep", type="primary", key="sw_run", width="stretch",
+                                              help="Computes what is missing in the background; finished parts stay cached."):
+    from saeviz.sweep import run_sweep
 
-rows = st.session_state.get("sweep_rows") if st.session_state.get("sweep_key") == spec else None
-if rows is None:
-    st.info("Run the sweep to compute these settings (what is already cached returns at once).")
-    st.stop()
+    jobs.start(job_key, f"sweep {compress.label()} {site}", lambda p: run_sweep(bench, spec, p))
+jobs.job_panel(job_key)
 
-model_rows = rows[rows["site"].isna() & (rows["metric"] == "ce_loss")][["compression", "value"]].rename(columns={"value": "ce_loss"})
-metrics = [m for m in METRIC_LABELS if m in set(rows["metric"])]
-metric = st.selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=METRIC_LABELS.get)
-st.plotly_chart(sweep_curves_figure(rows, metric), use_container_width=True)
-c1, c2 = st.columns([1, 1])
-c1.plotly_chart(model_ce_figure(model_rows), use_container_width=True)
-stats = bench.store.compress_stats(bench.compress_key(spec.compression))
-if len(stats):
-    value = "quant_error" if spec.compression.method == "rtn" else "sparsity"
-    c1.plotly_chart(compress_stats_figure(stats, value), use_container_width=True)
-best = rows[(rows["variant"] == "pruned_best") & (rows["metric"] == metric)][["site", "layer", "sae_sparsity", "value"]]
-c2.subheader("PrunedBest per site and layer")
-c2.dataframe(best.rename(columns={"sae_sparsity": "SAE sparsity", "value": metric}), hide_index=True, use_container_width=True)
-with st.expander("All rows"):
-    st.dataframe(rows, hide_index=True, use_container_width=True)
-    st.download_button("Download CSV", rows.to_csv(index=False), file_name=f"sweep-{spec.compression.label()}.csv")
+tab_slider, tab_fig1, tab_table = st.tabs(["Sliders per layer", "Figure 1 layout (all sites)", "Table"])
+with tab_slider:
+    swept = rows[rows["site"].notna()]
+    if swept.empty:
+        st.info("Nothing of this sweep is cached yet: run it above (about 15 s per layer on the embedded default).")
+    else:
+        best = swept[(swept["variant"] == "pruned_best") & (swept["metric"] == metric)]
+        start = {int(r.layer): float(r.sae_sparsity) for r in best.itertuples()}
+        ready = [layer for layer in spec.layers if (swept["layer"] == layer).any()]
+        if len(ready) < len(spec.layers):
+            st.caption(f"Layers {', '.join(str(l) for l in spec.layers if l not in ready)}: not cached yet (run the sweep).")
+        explorer(bench, spec, site, ready, metric, swept, start)
+with tab_fig1:
+    all_sites = replace(spec, sites=SITES)
+    fig_rows = read_runs(bench, sweep_keys(bench, all_sites, list(spec.layers)))
+    missing = [s for s in SITES if s not in set(fig_rows["site"].dropna())]
+    if missing:
+        st.caption(f"Not cached yet for {', '.join(missing)}.")
+        all_key = f"sweep:{bench.store.root}:{bench.model_key}:{all_sites}"
+        if st.button("Run the sweep for every site", key="sw_run_all"):
+            from saeviz.sweep import run_sweep
+
+            jobs.start(all_key, f"sweep {compress.label()} (all sites)", lambda p: run_sweep(bench, all_sites, p))
+        jobs.job_panel(all_key)
+    if fig_rows["site"].notna().any():
+        fig1_rows = fig_rows[fig_rows["metric"] == "ce_loss_with_sae"].drop(columns=["run_key"])
+        show_figure(figure1(fig_rows), f"Figure 1 layout, {compress.label()}", data=fig1_rows,
+                    specs={"compression": compress.label(), "sae_sparsities": list(spec.sae_sparsities), "layers": list(spec.layers)},
+                    cli=[sweep_command(all_sites)], key="fig1")
+with tab_table:
+    if len(rows):
+        table = variant_table(rows[rows["site"].notna()].assign(eval=rows["site"] + " L" + rows["layer"].astype("Int64").astype(str)))
+        table = table.rename(columns={"eval": "unit"})
+        st.dataframe(table, hide_index=True, width="stretch")
+        table_exports(rows.drop(columns=["run_key"]), f"sweep-{compress.label()}-{site}")

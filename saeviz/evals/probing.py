@@ -307,7 +307,7 @@ def run_probing(inputs: EvalInputs, spec: ProbingSpec) -> pd.DataFrame:
 
 
 EVALUATION = Evaluation(
-    name="sparse_probing",
+    name="probing",
     spec_cls=ProbingSpec,
     run=run_probing,
     description=("Sparse probing: one-vs-rest probes telling professions apart from k SAE latents (k=1, 2, 5), "

@@ -92,8 +92,10 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
     bench.run_keys.append(key)
     info = bench.run_info(bench.model_compression(compress, variant), site, layer, variant.kind,
                           variant.sae_sparsity if variant.kind == "pruned" else None, key, name)
-    cached = bench.store.run_rows(key)
+    memo = bench.run_rows
+    cached = memo[key] if key in memo else bench.store.run_rows(key)
     if len(cached):
+        memo[key] = cached
         chosen = cached[(cached["item"] == "") & (cached["metric"] == "sae_sparsity")]["value"]
         if len(chosen):  # pruned_best records the sparsity it resolved to
             info["sae_sparsity"] = float(chosen.iloc[0])
@@ -105,12 +107,14 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
         rows = pd.concat([rows, pd.DataFrame([{"item": "", "metric": k, "value": v} for k, v in extra.items()])],
                          ignore_index=True)
         info["sae_sparsity"] = resolved.variant.sae_sparsity
+        timing = None
     else:
         start = time.perf_counter()
         rows = evaluation.run(eval_inputs(bench, compress, variant, site, layer, progress), spec)
-        bench.store.put_timing(key, f"eval:{name}", f"{info['compression']} {site} L{layer} {variant.label()}",
-                               time.perf_counter() - start)
-    bench.store.put_metrics(info, rows=rows)
+        timing = {"kind": f"eval:{name}", "label": f"{info['compression']} {site} L{layer} {variant.label()}",
+                  "seconds": time.perf_counter() - start}
+    bench.store.put_metrics(info, rows=rows, timing=timing)
+    memo[key] = rows[ROW_COLUMNS].reset_index(drop=True)
     return _labelled(rows, info)
 
 

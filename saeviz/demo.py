@@ -1,0 +1,285 @@
+"""Demo mode: results precomputed on the embedded default, shipped as small files in saeviz/demo_data/,
+so that a presenter never waits.
+
+``build_demo_data`` computes them through saeviz (a sweep, layer-wise overlays of other compressions,
+the evaluation suite) and writes metrics.parquet, compress_stats.parquet, masks.safetensors (the model
+pruning masks, bit-packed), summary.json and manifest.json. ``shipped_rows(keys)`` serves the shipped
+metric rows under the same cache keys the pages ask for, and ``load_into_store`` copies them into a
+cache. Both apply only while the embedded assets and RESULTS_VERSION are those the files were built
+from: keys of a rebuilt model never match, so stale numbers are never served. The tour (saeviz/tour.py)
+reads the files directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, _help
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
+
+
+def demo_dir() -> Path:
+    """Where the shipped results are read from: $SAEVIZ_DEMO_DIR (tests point it at an empty folder), else DEMO_DIR."""
+    return Path(os.environ.get("SAEVIZ_DEMO_DIR") or DEMO_DIR)
+FILES = ("manifest.json", "metrics.parquet", "compress_stats.parquet", "masks.safetensors", "summary.json")
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """What the demo data holds; the pages open on these settings so that they show it at once."""
+
+    compression: str = _help("The main compression (a label python -m saeviz understands, e.g. wanda-50%).", default="wanda-50%")
+    overlays: tuple[str, ...] = _help("Other compressions for the layer-wise overlay.", default=("wanda-2:4", "rtn-int4-g128-sym"))
+    sites: tuple[str, ...] = _help("Sites of the sweep.", default=SITES)
+    layers: tuple[int, ...] = _help("Layers of the sweep (empty: all).", default=())
+    sae_sparsities: tuple[float, ...] = _help("SAE sparsities of the sweep.", default=DEFAULT_SAE_SWEEP)
+    retrain_tokens: int = _help("Training tokens of the retrained SAEs (0: none).", default=1_000_000)
+    eval_sequences: int = _help("Evaluation sequences of the core metrics (EvalSpec.n_sequences).", default=64)
+    overlay_variants: tuple[str, ...] = _help("SAE variants evaluated for the overlays.", default=("dense", "pretrained", "pruned25", "pruned50"))
+    overlay_sites: tuple[str, ...] = _help("Sites of the overlays (empty: the sweep's).", default=())
+    evals: tuple[str, ...] = _help("Evaluations beyond core run at eval_site/eval_layer ('all': every registered one).", default=("all",))
+    eval_site: str = _help("Site of the evaluation suite.", default="resid")
+    eval_layer: int = _help("Layer of the evaluation suite (-1: the middle one, as the paper's layer 12 of 26; at the last "
+                            "layer an interchange at the entity's token can change no later position).", default=-1)
+
+    def __post_init__(self):
+        for name in ("overlays", "sites", "layers", "sae_sparsities", "overlay_variants", "overlay_sites", "evals"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        bad = [s for s in (*self.sites, *self.overlay_sites, self.eval_site) if s not in SITES]
+        if bad:
+            raise ValueError(f"Demo sites {bad} unknown: choose from {SITES}.")
+        if self.retrain_tokens < 0 or self.eval_sequences < 1:
+            raise ValueError("retrain_tokens must be >= 0 and eval_sequences >= 1.")
+        if not any(s >= 0.25 for s in self.sae_sparsities):
+            raise ValueError("The demo sweep needs an SAE sparsity >= 25% for PrunedBest: add 0.25 or 0.5.")
+
+
+SMALL = DemoSettings(sites=("resid", "mlp"), sae_sparsities=(0.0, 0.25, 0.5, 0.75, 0.9), retrain_tokens=200_000,
+                     overlays=("wanda-2:4", "rtn-int4-g128-sym"), overlay_variants=("dense", "pretrained", "pruned50"),
+                     overlay_sites=("resid",), evals=("ravel",))
+FULL = DemoSettings()
+
+
+def settings_from_json(data: dict) -> DemoSettings:
+    return DemoSettings(**{k: v for k, v in data.items() if k in DemoSettings.__dataclass_fields__})
+
+
+# --- reading the shipped files --------------------------------------------------------------------
+def manifest(root: Path | None = None) -> dict | None:
+    root = root or demo_dir()
+    path = root / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def settings(root: Path | None = None) -> DemoSettings | None:
+    """The settings the shipped data was built with (None: no demo data shipped)."""
+    root = root or demo_dir()
+    m = manifest(root)
+    return settings_from_json(m["settings"]) if m else None
+
+
+def is_current(root: Path | None = None) -> bool:
+    """Whether the shipped results were computed from today's embedded assets and result definitions."""
+    root = root or demo_dir()
+    from saeviz.embedded import fingerprint
+    from saeviz.experiment import RESULTS_VERSION
+
+    m = manifest(root)
+    return bool(m) and m.get("fingerprint") == fingerprint() and m.get("results_version") == RESULTS_VERSION
+
+
+@lru_cache(maxsize=4)
+def _frame(root: str, name: str, mtime: float) -> "pd.DataFrame":
+    import pandas as pd
+
+    return pd.read_parquet(Path(root) / name)
+
+
+def frame(name: str, root: Path | None = None) -> "pd.DataFrame":
+    """A shipped table (metrics or compress_stats), read once per file version; empty when absent."""
+    root = root or demo_dir()
+    path = root / f"{name}.parquet"
+    if path.is_file():
+        return _frame(str(root), path.name, path.stat().st_mtime).copy()
+    import pandas as pd
+
+    return pd.DataFrame()
+
+
+def summary(root: Path | None = None) -> dict | None:
+    """The embedded model's summary (the home page's numbers) saved with the demo data, while the embedded
+    assets are the ones it describes. Cheap on purpose (no torch, no pandas): the home page's first draw."""
+    from saeviz.embedded import fingerprint
+
+    root = root or demo_dir()
+    path, m = root / "summary.json", manifest(root)
+    return json.loads(path.read_text()) if path.is_file() and m and m.get("fingerprint") == fingerprint() else None
+
+
+def shipped_rows(keys, root: Path | None = None) -> "pd.DataFrame":
+    """Shipped metric rows under these run keys (none when the shipped data is stale)."""
+    root = root or demo_dir()
+    rows = frame("metrics", root)
+    if rows.empty or not is_current(root):
+        return rows.iloc[:0]
+    return rows[rows["run_key"].isin(set(keys))].reset_index(drop=True)
+
+
+def shipped_compress_stats(compress_key: str, root: Path | None = None) -> "pd.DataFrame":
+    root = root or demo_dir()
+    stats = frame("compress_stats", root)
+    if stats.empty or not is_current(root):
+        return stats.iloc[:0]
+    return stats[stats["compress_key"] == compress_key].reset_index(drop=True)
+
+
+def pack_masks(masks: dict[str, "torch.Tensor"]) -> tuple[dict[str, "torch.Tensor"], dict[str, str]]:
+    """Boolean masks -> bit-packed uint8 tensors (8x smaller) and their shapes as safetensors metadata."""
+    import numpy as np
+    import torch
+
+    packed = {k: torch.from_numpy(np.packbits(m.bool().numpy().ravel())) for k, m in masks.items()}
+    return packed, {k: json.dumps(list(m.shape)) for k, m in masks.items()}
+
+
+def unpack_masks(packed: dict, shapes: dict[str, str]) -> dict:
+    import numpy as np
+    import torch
+
+    out = {}
+    for k, bits in packed.items():
+        shape = json.loads(shapes[k])
+        flat = np.unpackbits(bits.numpy())[: int(np.prod(shape))]
+        out[k] = torch.from_numpy(flat.astype(bool).reshape(shape))
+    return out
+
+
+def load_into_store(store, root: Path | None = None, runs: bool = True) -> dict[str, int]:
+    """Copy the shipped results into a cache (what it lacks only): the model masks and compression statistics,
+    then (``runs``) the metric rows; returns what was added."""
+    import pandas as pd
+    from safetensors import safe_open
+
+    root = root or demo_dir()
+    added = {"runs": 0, "compressions": 0, "masks": 0}
+    if not is_current(root):
+        return added
+    path = root / "masks.safetensors"
+    if path.is_file():
+        with safe_open(str(path), "pt") as f:
+            shapes, names = f.metadata() or {}, list(f.keys())
+            for key in sorted({n.split("/")[0] for n in names}):
+                if store.get_tensors("model_masks", key) is None:
+                    part = {n.split("/", 1)[1]: f.get_tensor(n) for n in names if n.startswith(key + "/")}
+                    store.put_tensors("model_masks", key, unpack_masks(part, {k: shapes[f"{key}/{k}"] for k in part}),
+                                      meta={"source": "demo_data"})
+                    added["masks"] += 1
+    stats = frame("compress_stats", root)
+    for key, group in (stats.groupby("compress_key") if len(stats) else []):
+        if store.compress_stats(key).empty:
+            store.put_compress_stats(group.to_dict("records"))
+            added["compressions"] += 1
+    if not runs:
+        return added
+    rows = frame("metrics", root)
+    have = set(store.metrics_for_runs(list(rows["run_key"].unique()))["run_key"])
+    info_cols = ["run_key", "model", "compression", "site", "layer", "variant", "sae_sparsity", "eval"]
+    for _, run in rows[~rows["run_key"].isin(have)].groupby("run_key", sort=False):
+        info = {c: (None if pd.isna(run[c].iloc[0]) else run[c].iloc[0]) for c in info_cols}
+        info["layer"] = None if info["layer"] is None else int(info["layer"])
+        store.put_metrics(info, rows=run[["item", "metric", "value"]])
+        added["runs"] += 1
+    return added
+
+
+# --- building the files ---------------------------------------------------------------------------
+def compute_seconds(bench, compressions, rows, cfg: DemoSettings, layers) -> dict[str, float]:
+    """What computing the shipped results took when they were first computed (the cache's timings)."""
+    t = bench.store.timings()
+    if t.empty:
+        return {}
+    units = {f"{c.label()} {s} L{layer}" for c in compressions for s in cfg.sites for layer in layers}
+    keys = set(rows["run_key"]) | {bench.compress_key(c) for c in compressions}
+    parts = {"compression": t[(t["kind"] == "compress") & t["job_key"].isin(keys)],
+             "evaluations": t[t["kind"].str.startswith("eval:") & t["job_key"].isin(keys)],
+             "retraining": t[(t["kind"] == "retrain") & t["label"].isin(units)]}
+    return {k: round(float(v["seconds"].sum()), 1) for k, v in parts.items()}
+
+
+
+def _variant(text: str, train):
+    from saeviz.variants import VariantSpec
+
+    return VariantSpec.parse(text, train=train)
+
+
+def build_demo_data(bench, cfg: DemoSettings, out: Path, progress=None) -> dict:
+    """Compute everything the demo shows through saeviz (cached work is read back) and write the files."""
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from saeviz.embedded import fingerprint
+    from saeviz.evals import EVALS, get_evaluation
+    from saeviz.evals.runner import evaluate, evaluate_suite
+    from saeviz.experiment import RESULTS_VERSION
+    from saeviz.info import default_sae_specs, load_summary
+    from saeviz.specs import DENSE, CompressSpec, EvalSpec, TrainSpec
+    from saeviz.sweep import SweepSpec, run_sweep
+    from saeviz.variants import paper_variants
+
+    start = time.perf_counter()
+    first_run = len(bench.run_keys)
+    n_layers = bench.base_model.cfg.n_layers
+    layers = cfg.layers or tuple(range(n_layers))
+    eval_spec = EvalSpec(n_sequences=cfg.eval_sequences)
+    train = TrainSpec(training_tokens=cfg.retrain_tokens) if cfg.retrain_tokens else None
+    main = CompressSpec.parse(cfg.compression)
+    sweep = SweepSpec(compression=main, sites=cfg.sites, layers=layers, sae_sparsities=cfg.sae_sparsities,
+                      retrain=train, eval=eval_spec)
+    timings = {}
+    run_sweep(bench, sweep, progress)
+    timings["sweep_s"] = time.perf_counter() - start
+    compressions = [main] + [CompressSpec.parse(c) for c in cfg.overlays]
+    for comp in compressions[1:]:
+        bench.model_ce(comp, eval_spec)
+        for site in cfg.overlay_sites or cfg.sites:
+            for layer in layers:
+                for v in cfg.overlay_variants:
+                    evaluate(bench, comp, _variant(v, train), site, layer, "core", eval_spec, progress)
+    timings["overlays_s"] = time.perf_counter() - start - timings["sweep_s"]
+    names = [n for n in EVALS if n not in ("core", "sae_bench_core")] if cfg.evals == ("all",) else [n for n in cfg.evals if n in EVALS]
+    names = [n for n in names if not (get_evaluation(n).needs_world and bench.world() is None)]
+    eval_layer = cfg.eval_layer if cfg.eval_layer >= 0 else n_layers // 2
+    variants = [_variant("dense", None)] + paper_variants(train)[: 4 if train else 3]
+    for name in names:
+        evaluate_suite(bench, main, cfg.eval_site, eval_layer, variants, [name], progress=progress)
+    timings["evals_s"] = time.perf_counter() - start - timings["sweep_s"] - timings["overlays_s"]
+
+    out.mkdir(parents=True, exist_ok=True)
+    rows = bench.store.metrics_for_runs(bench.run_keys[first_run:])
+    rows.to_parquet(out / "metrics.parquet", index=False)
+    stats = pd.concat([bench.store.compress_stats(bench.compress_key(c)) for c in [DENSE, *compressions]], ignore_index=True)
+    stats.to_parquet(out / "compress_stats.parquet", index=False)
+    tensors, meta = {}, {}
+    for comp in compressions:
+        masks = bench.store.get_tensors("model_masks", bench.compress_key(comp)) if comp.method != "rtn" else None
+        if masks:
+            packed, shapes = pack_masks(masks)
+            key = bench.compress_key(comp)
+            tensors.update({f"{key}/{k}": v for k, v in packed.items()})
+            meta.update({f"{key}/{k}": s for k, s in shapes.items()})
+    save_file(tensors, str(out / "masks.safetensors"), metadata=meta)
+    summary_data = load_summary(bench.model_spec, default_sae_specs(bench.model_spec), model=bench.base_model)
+    (out / "summary.json").write_text(json.dumps(summary_data, indent=1, default=str))
+    info = {"fingerprint": fingerprint(), "results_version": RESULTS_VERSION, "settings": asdict(cfg), "evals": names,
+            "eval_layer": eval_layer, "rows": len(rows), "created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "seconds": {k: round(v, 1) for k, v in timings.items()},  # this run (cached work is read back, not redone)
+            "compute_seconds": compute_seconds(bench, compressions, rows, cfg, layers)}
+    (out / "manifest.json").write_text(json.dumps(info, indent=1))
+    return info
