@@ -9,7 +9,7 @@ PORT   ?= 8501
 CHROMIUM ?= /usr/bin/chromium
 SERVE  := $(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-.PHONY: setup chromium app demo test screenshots clean-venv
+.PHONY: setup chromium chromium-optional app demo test screenshots clean-venv
 
 setup: $(STAMP) chromium
 
@@ -37,10 +37,14 @@ chromium:
 		     "(PNG/SVG/PDF export and the browser test need it)." >&2; exit 1; \
 	fi
 
-app: setup
+# The dashboard runs without chromium: only PNG/SVG/PDF export needs it (HTML, CSV, Parquet do not).
+chromium-optional:
+	@$(MAKE) --no-print-directory chromium || echo "warning: no chromium: the dashboard runs, but PNG/SVG/PDF export is off" >&2
+
+app: $(STAMP) chromium-optional
 	$(SERVE)
 
-demo: setup
+demo: $(STAMP) chromium-optional
 	SAEVIZ_DEMO=1 $(SERVE)
 
 test: setup

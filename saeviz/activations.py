@@ -36,6 +36,24 @@ def hook_activations(model, hook_name: str, tokens_BT: torch.Tensor) -> torch.Te
     return acts.flatten(-2) if acts.dim() == 4 else acts
 
 
+@torch.no_grad()
+def collect_activations_multi(model, hook_names: list[str], tokens_NT: torch.Tensor, batch_size: int = 32,
+                              dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """{hook: [n_tokens, d]} for several hooks from one pass per batch (special positions dropped), on the CPU."""
+    layers = [layer_of(h) for h in hook_names]
+    stop = None if None in layers else min(max(layers) + 1, model.cfg.n_layers)
+    special = special_token_ids(model)
+    chunks: dict[str, list[torch.Tensor]] = {h: [] for h in hook_names}
+    for start in range(0, tokens_NT.shape[0], batch_size):
+        tokens = tokens_NT[start:start + batch_size].to(model.cfg.device)
+        _, cache = model.run_with_cache(tokens, names_filter=list(hook_names), stop_at_layer=stop)
+        keep = keep_positions(tokens, special)
+        for h in hook_names:
+            acts = cache[h].flatten(-2) if cache[h].dim() == 4 else cache[h]
+            chunks[h].append(acts[keep].to("cpu", dtype))
+    return {h: torch.cat(c) for h, c in chunks.items()}
+
+
 def activation_batches(model, hook_name: str, tokens_NT: torch.Tensor, batch_size: int = 32,
                        drop_special: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (tokens [b, T], kept activations [n_kept, d]) for consecutive batches of sequences."""

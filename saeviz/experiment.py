@@ -44,7 +44,7 @@ class Workbench:
         self.model_spec, self.store = model_spec, store or Store()
         self.tokens_source, self.sae_template = tokens_source, sae_template
         self._base, self._tokens = model, dict(tokens or {})
-        self._models, self._saes, self._engines = {}, {}, {}
+        self._models, self._saes, self._engines, self._acts = {}, {}, {}, {}
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
         # results from the embedded default belong to one build of its assets: a rebuilt model or
@@ -140,20 +140,44 @@ class Workbench:
 
     # --- activations -----------------------------------------------------------------------------
     def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
-        """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached."""
-        from saeviz.activations import collect_activations
+        """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached.
 
-        key = combine_keys(self.compress_key(compress), hook, split, n_sequences)
+        The paper's three sites of a layer are collected together (one forward pass for the three), and
+        the last few are kept in memory: a sweep reads each of them once per SAE variant."""
+        from saeviz.activations import collect_activations_multi, layer_of
+        from saeviz.specs import SITE_HOOKS
+
+        key = self._acts_key(compress, hook, split, n_sequences)
+        if key in self._acts:
+            self._acts[key] = self._acts.pop(key)  # most recently used last
+            return self._acts[key]
         cached = self.store.get_tensors("acts", key)
         if cached is not None:
-            return cached["acts"]
-        tokens, width = self.tokens(split)[:n_sequences], hook_width(self.base_model.cfg, hook)
+            return self._remember_acts(key, cached["acts"])
+        layer = layer_of(hook)
+        siblings = [h.format(layer=layer) for h in SITE_HOOKS.values()] if layer is not None else []
+        hooks = [hook] + [h for h in siblings if h != hook and not self.store.array_path(
+            "acts", self._acts_key(compress, h, split, n_sequences)).is_file()] if hook in siblings else [hook]
+        tokens = self.tokens(split)[:n_sequences]
+        width = sum(hook_width(self.base_model.cfg, h) for h in hooks)
         # the batches and their concatenation coexist at the end: twice the cache at the peak
         ensure_fits(2 * estimate_activation_cache_bytes(tokens.numel(), width),
-                    f"caching activations of {tokens.numel():,} tokens x {width} at {hook}", device=str(self.base_model.cfg.device))
+                    f"caching activations of {tokens.numel():,} tokens x {width} at {', '.join(hooks)}",
+                    device=str(self.base_model.cfg.device))
         self.store.ensure_writable()  # a read-only cache refuses before the forward passes, not after
-        acts = collect_activations(self.compressed(compress), hook, tokens)
-        self.store.put_tensors("acts", key, {"acts": acts}, meta={"hook": hook, "split": split})
+        got = collect_activations_multi(self.compressed(compress), hooks, tokens)
+        for h, acts in got.items():
+            self.store.put_tensors("acts", self._acts_key(compress, h, split, n_sequences), {"acts": acts},
+                                   meta={"hook": h, "split": split})
+        return self._remember_acts(key, got[hook])
+
+    def _acts_key(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> str:
+        return combine_keys(self.compress_key(compress), hook, split, n_sequences)
+
+    def _remember_acts(self, key: str, acts: torch.Tensor, keep: int = 6) -> torch.Tensor:
+        self._acts[key] = acts
+        while len(self._acts) > keep:
+            self._acts.pop(next(iter(self._acts)))
         return acts
 
     # --- SAE variants ---------------------------------------------------------------------------
@@ -182,6 +206,7 @@ class Workbench:
         result = retrain_like(self.pretrained_sae(site, layer), self.compressed(compress), self.tokens("train"),
                               train, self.store.sae_dir(key), progress)
         self.store.put_timing(key, "retrain", f"{compress.label()} {site} L{layer}", result.seconds, result.tokens)
+        self.store.flush()  # a finished training is recorded at once, even inside a sweep unit's batch
         return result.sae
 
     # --- variants ---------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+CHUNK_ROWS = 2048
+
 
 def supports_sparse(sae) -> bool:
     """A plain TopK SAE that reads activations as they are (no run-time normalisation, no head reshaping)."""
@@ -25,11 +27,17 @@ def sparse_code(sae, x_ND: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | 
     """(values [N, k] after ReLU, latent indices [N, k]) exactly as the SAE's encode picks them, or None."""
     if not supports_sparse(sae):
         return None
-    pre = torch.addmm(sae.b_enc, sae.process_sae_in(x_ND.to(sae.device, sae.dtype)), sae.W_enc)
-    if sae.cfg.rescale_acts_by_decoder_norm:
-        pre = pre * sae.W_dec.norm(dim=-1)
-    values, indices = torch.topk(pre, sae.cfg.k, dim=-1, sorted=False)
-    return values.relu(), indices
+    scale = sae.W_dec.norm(dim=-1) if sae.cfg.rescale_acts_by_decoder_norm else None
+    values, indices = [], []
+    # a few thousand rows at a time: the [rows, d_sae] pre-activations stay in cache for the top-k
+    for chunk in x_ND.split(CHUNK_ROWS):
+        pre = torch.addmm(sae.b_enc, sae.process_sae_in(chunk.to(sae.device, sae.dtype)), sae.W_enc)
+        if scale is not None:
+            pre = pre * scale
+        v, i = torch.topk(pre, sae.cfg.k, dim=-1, sorted=False)
+        values.append(v.relu_())
+        indices.append(i)
+    return torch.cat(values), torch.cat(indices)
 
 
 @torch.inference_mode()

@@ -176,6 +176,42 @@ class Store:
         self._thread_lock = _THREAD_LOCKS.setdefault(str(self.db_path), threading.RLock())
         self._checked = False
         self._writable = False  # only a success is remembered: a folder may become writable later
+        self._pending: list | None = None  # database writes deferred by batch()
+        self._batch_owner: int | None = None  # the thread whose writes are deferred (sessions share a Store)
+
+    @contextmanager
+    def batch(self):
+        """Defer this thread's database writes to one transaction at the end of the block (a sweep unit:
+        about twenty writes, each a DuckDB open of ~20 ms, become one). Arrays and frames are still written
+        to their files at once; their index rows and metric rows land together, also when the block is left
+        by an exception (a cancel keeps what was finished)."""
+        if self._pending is not None:  # nested, or another thread's batch: writes go where _write sends them
+            yield self
+            return
+        self._pending, self._batch_owner = [], threading.get_ident()
+        try:
+            yield self
+        finally:
+            self.flush()
+            self._pending, self._batch_owner = None, None
+
+    def flush(self) -> None:
+        """Write the current batch's deferred writes now (after long work, so that a kill cannot lose it)."""
+        if not self._pending or threading.get_ident() != self._batch_owner:
+            return
+        ops, self._pending = self._pending, []
+        with self._connect(write=True) as con:
+            for op in ops:
+                op(con)
+
+    def _write(self, op) -> None:
+        """Run ``op(con)`` in a write transaction now, or at the end of the current batch."""
+        pending = self._pending
+        if pending is not None and threading.get_ident() == self._batch_owner:
+            pending.append(op)
+            return
+        with self._connect(write=True) as con:
+            op(con)
 
     # --- connections -----------------------------------------------------------------------
     def ensure_writable(self) -> Path:
@@ -299,12 +335,14 @@ class Store:
         items = [("", name, v) for name, v in (values or {}).items()]
         if rows is not None:
             items += list(zip(rows["item"].astype(str), rows["metric"].astype(str), rows["value"].astype(float)))
-        with self._connect(write=True) as con:
+        def op(con):
             _insert_rows(con, "metrics", METRIC_COLUMNS, [base + [item, name, float(v)] for item, name, v in items],
                          key=["run_key", "item", "metric"], extra={"created": "now()"})
             if timing is not None:
                 con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())",
                             [run.get("run_key"), timing["kind"], timing["label"], timing["seconds"], timing.get("tokens", 0)])
+
+        self._write(op)
 
     def has_run(self, run_key: str) -> bool:
         return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0
@@ -313,6 +351,16 @@ class Store:
         """{metric: value} of a run's scalar rows (item '')."""
         df = self._query("SELECT metric, value FROM metrics WHERE run_key = ? AND item = ''", [run_key])
         return dict(zip(df["metric"], df["value"])) if len(df) else {}
+
+    def runs_rows(self, run_keys: list[str]) -> dict[str, pd.DataFrame]:
+        """{run_key: its rows (item, metric, value)} for the keys that are stored, in one query."""
+        if not run_keys:
+            return {}
+        df = self._query("SELECT run_key, item, metric, value FROM metrics WHERE list_contains(?, run_key) "
+                         "ORDER BY run_key, item, metric", [list(dict.fromkeys(run_keys))])
+        if df.empty:
+            return {}
+        return {key: part.drop(columns="run_key").reset_index(drop=True) for key, part in df.groupby("run_key", sort=False)}
 
     def run_rows(self, run_key: str) -> pd.DataFrame:
         """All rows (item, metric, value) of a run; empty when not computed."""
@@ -345,8 +393,8 @@ class Store:
         return self._query("SELECT * FROM compress_stats WHERE compress_key = ? ORDER BY layer, matrix", [compress_key])
 
     def put_timing(self, job_key: str, kind: str, label: str, seconds: float, tokens: int = 0) -> None:
-        with self._connect(write=True) as con:
-            con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())", [job_key, kind, label, seconds, tokens])
+        self._write(lambda con: con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())",
+                                            [job_key, kind, label, seconds, tokens]))
 
     def timings(self, kind: str | None = None) -> pd.DataFrame:
         if kind is None:
@@ -370,9 +418,8 @@ class Store:
             os.replace(tmp, path)  # atomic: readers see the whole file or none
         finally:
             tmp.unlink(missing_ok=True)  # a failed write (disk full) leaves no partial file behind
-        with self._connect(write=True) as con:
-            con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
-                        [kind, key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])
+        row = [kind, key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)]
+        self._write(lambda con: con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())", row))
         return path
 
     def get_tensors(self, kind: str, key: str) -> dict[str, torch.Tensor] | None:
@@ -396,9 +443,8 @@ class Store:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-        with self._connect(write=True) as con:
-            con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())",
-                        [f"frame:{kind}", key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)])
+        row = [f"frame:{kind}", key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)]
+        self._write(lambda con: con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())", row))
         return path
 
     def get_frame(self, kind: str, key: str) -> pd.DataFrame | None:

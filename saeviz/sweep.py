@@ -67,12 +67,14 @@ def unit_variants(spec: SweepSpec) -> list[VariantSpec]:
 
 
 def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> list[pd.DataFrame]:
-    from saeviz.evals.runner import evaluate
+    from saeviz.evals.runner import evaluate, prefetch
 
-    frames = []
-    for variant in unit_variants(spec):
-        tick(f"{site} L{layer}: {variant.label()}")
-        frames.append(evaluate(bench, spec.compression, variant, site, layer, "core", spec.eval))
+    frames, variants = [], unit_variants(spec)
+    prefetch(bench, spec.compression, site, layer, variants, "core", spec.eval)
+    with bench.store.batch():  # the unit's writes in one transaction
+        for variant in variants:
+            tick(f"{site} L{layer}: {variant.label()}")
+            frames.append(evaluate(bench, spec.compression, variant, site, layer, "core", spec.eval))
     best = frames[-1]
     within = best[best["metric"] == "within_tolerance"]["value"].iloc[0]
     tick(f"{site} L{layer}: done (PrunedBest {best['sae_sparsity'].iloc[0]:.0%}{'' if within else ', none within tolerance'})")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from saeviz.store import Store
@@ -45,3 +46,27 @@ def test_a_writer_process_and_a_reader_share_the_cache(tmp_path):
     assert proc.wait() == 0
     assert len(store.metrics()) == 40
     assert seen == sorted(seen)  # reads only ever see whole, growing results
+
+
+def test_batch_defers_this_threads_writes_to_one_transaction(tmp_path):
+    import threading
+
+    from saeviz.store import Store
+
+    store = Store(tmp_path)
+    other = Store(tmp_path)  # another reader of the same file
+    with pytest.raises(RuntimeError):
+        with store.batch():
+            store.put_metrics({"run_key": "a"}, {"mse": 1.0})
+            store.put_timing("a", "eval:core", "a", 0.5)
+            assert other.run_metrics("a") == {}  # not written yet
+            thread = threading.Thread(target=lambda: store.put_metrics({"run_key": "b"}, {"mse": 2.0}))
+            thread.start(), thread.join()
+            assert other.run_metrics("b") == {"mse": 2.0}  # another thread's write is not part of this batch
+            store.flush()
+            assert other.run_metrics("a") == {"mse": 1.0}
+            store.put_metrics({"run_key": "c"}, {"mse": 3.0})
+            raise RuntimeError("cancelled")
+    assert other.run_metrics("c") == {"mse": 3.0}  # what was finished is kept when the block is left by an error
+    assert len(other.timings()) == 1
+    assert other.runs_rows(["a", "c", "missing"]).keys() == {"a", "c"}

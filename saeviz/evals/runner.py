@@ -14,6 +14,7 @@ from saeviz.jobs import Progress, report
 from saeviz.specs import CompressSpec, EvalSpec, site_hook, spec_key
 from saeviz.variants import VariantSpec
 
+FLUSH_AFTER_S = 5.0
 LABEL_COLUMNS = ["model", "compression", "site", "layer", "variant", "sae_sparsity", "eval"]
 
 
@@ -56,6 +57,14 @@ def run_key(bench, compress: CompressSpec, site: str, layer: int, variant: Varia
     from saeviz.experiment import combine_keys
 
     return combine_keys(bench.variant_key(compress, site, layer, variant), name, spec_key(spec))
+
+
+def prefetch(bench, compress: CompressSpec, site: str, layer: int, variants: list[VariantSpec], name: str = "core",
+             spec=None) -> None:
+    """Read every stored run of these variants in one query (a sweep unit asks for about ten)."""
+    spec = spec if spec is not None else get_evaluation(name).spec_cls()
+    keys = [run_key(bench, compress, site, layer, v, name, spec) for v in variants]
+    bench.run_rows.update(bench.store.runs_rows([k for k in keys if k not in bench.run_rows]))
 
 
 def eval_inputs(bench, compress: CompressSpec, variant: VariantSpec, site: str, layer: int,
@@ -114,6 +123,8 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
         timing = {"kind": f"eval:{name}", "label": f"{info['compression']} {site} L{layer} {variant.label()}",
                   "seconds": time.perf_counter() - start}
     bench.store.put_metrics(info, rows=rows, timing=timing)
+    if timing is not None and timing["seconds"] > FLUSH_AFTER_S:
+        bench.store.flush()  # inside a batch, long work (a retraining) is written at once, never lost to a kill
     memo[key] = rows[ROW_COLUMNS].reset_index(drop=True)
     return _labelled(rows, info)
 
