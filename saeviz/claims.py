@@ -7,11 +7,14 @@ evaluation is missing, rather than a guess).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
 
 PRETRAINED, PRUNED25, PRUNED50, TRAINED = "pretrained", "pruned25", "pruned50", "retrained"
+# below this cause-with-every-latent-interchanged, RAVEL cannot tell SAEs apart at a site
+MIN_RAVEL_REACH = 0.10
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,8 @@ def value(rows: pd.DataFrame, eval_name: str, site: str, variant: str, metric: s
     """One number from tidy rows whose 'column' holds the variant label (pruned25, ...)."""
     hit = rows[(rows["eval"] == eval_name) & (rows["site"] == site) & (rows["column"] == variant)
                & (rows["metric"] == metric) & (rows["item"] == item)]
-    return float(hit["value"].iloc[0]) if len(hit) else None
+    got = float(hit["value"].iloc[0]) if len(hit) else None
+    return None if got is None or math.isnan(got) else got  # NaN: the evaluation could not measure it
 
 
 def _missing(claim: str, what: str) -> Verdict:
@@ -70,6 +74,12 @@ def ravel_mlp_favours_pretrained(rows: pd.DataFrame, site: str = "mlp") -> Verdi
     got = {v: value(rows, "ravel", site, v, "disentanglement") for v in (PRETRAINED, PRUNED25, TRAINED)}
     if any(v is None for v in got.values()):
         return _missing(claim, f"RAVEL disentanglement at {site}")
+    reach = rows[(rows["eval"] == "ravel") & (rows["site"] == site) & (rows["column"] == PRETRAINED)
+                 & (rows["metric"] == "cause_all_latents")]["value"]
+    if len(reach) and float(reach.mean()) < MIN_RAVEL_REACH:
+        return Verdict(claim, None, f"inconclusive: interchanging every latent changes the attribute in only "
+                                    f"{float(reach.mean()):.1%} of pairs here (the model moved it off the entity's token), so "
+                                    "no SAE can score; " + ", ".join(f"{k} {v:.3f}" for k, v in got.items()))
     ok = got[PRETRAINED] > got[TRAINED] and got[PRUNED25] > got[TRAINED]
     return Verdict(claim, ok, ", ".join(f"{k} {v:.3f}" for k, v in got.items()))
 
@@ -82,6 +92,10 @@ def absorption_comparable(rows: pd.DataFrame, sites, tolerance: float = 0.10) ->
     for site in sites:
         trained = value(rows, "absorption", site, TRAINED, "mean_absorption_fraction")
         if trained is None:
+            probe = value(rows, "absorption", site, TRAINED, "probe_mean_f1")
+            if probe is not None:
+                return Verdict(claim, None, f"not measurable at {site}: the first-letter probe reaches F1 {probe:.3f} "
+                                            "(sae_bench needs 0.6 on 20 letters), so the model has no first-letter features to absorb")
             return _missing(claim, f"absorption at {site}")
         for variant in (PRETRAINED, PRUNED25, PRUNED50):
             got = value(rows, "absorption", site, variant, "mean_absorption_fraction")

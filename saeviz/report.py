@@ -67,7 +67,7 @@ def _units(spec: ReportSpec, layer: int) -> list[tuple[str, str, list[VariantSpe
 
 def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> ReportData:
     """Every number the report shows, read from the cache or computed (resumable: rerun after a cancel)."""
-    from saeviz.evals.runner import evaluate
+    from saeviz.evals.runner import evaluate, step_progress
 
     start = time.perf_counter()
     layer = spec.layer if spec.layer is not None else (bench.base_model.cfg.n_layers - 1) // 2
@@ -77,8 +77,10 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     for site, name, variants in units:
         eval_spec = spec.eval if name == "core" else None
         for variant in variants:
-            report(progress, done, total, f"{name} {site} L{layer}: {variant.label()}")
-            frames.append(evaluate(bench, spec.compression, variant, site, layer, name, eval_spec, progress))
+            label = f"{name} {site} L{layer}: {variant.label()}"
+            report(progress, done, total, label)
+            frames.append(evaluate(bench, spec.compression, variant, site, layer, name, eval_spec,
+                                   step_progress(progress, done, total, label)))
             done += 1
     report(progress, total, total, "done")
     rows = pd.concat(frames, ignore_index=True)

@@ -18,7 +18,25 @@ TABLE1_METRICS = ["kl_div_score", "kl_div_with_sae", "ce_loss_score", "ce_loss_w
                   "explained_variance", "mse", "cossim", "l0"]
 LOWER_IS_BETTER = {"kl_div_with_sae", "ce_loss_with_sae", "mse", "mean_absorption_fraction", "mean_full_absorption",
                    "mean_num_split_features", "tpp_unintended"}
-NEUTRAL = {"ce_loss_without_sae", "l0", "n_letters", "n_words", "n_base_prompts", "n_tokens"}
+NEUTRAL = {"ce_loss_without_sae", "l0", "n_letters", "n_words", "n_base_prompts", "n_tokens", "evaluable", "probe_mean_f1",
+           "cause_all_latents", "llm_top_k_test_accuracy", "llm_test_accuracy"}
+# what each evaluation's table shows (every row is in rows.csv); scalar rows only for absorption
+REPORT_METRICS = {
+    "absorption": ["mean_absorption_fraction", "mean_full_absorption", "mean_num_split_features", "std_absorption_fraction",
+                   "std_full_absorption", "std_num_split_features", "evaluable", "n_letters", "n_words", "probe_mean_f1"],
+    "ravel": ["disentanglement", "cause", "isolation", "cause_all_latents"],
+    "scr": ["scr_dir1", "scr_metric", "scr_dir2"],
+    "tpp": ["tpp_total", "tpp_intended", "tpp_unintended"],
+    "probing": ["sae_top_k_test_accuracy", "llm_top_k_test_accuracy", "sae_test_accuracy", "llm_test_accuracy"],
+}
+SCALAR_ONLY = {"absorption"}
+NOTES = {
+    "absorption": ("sae_bench's absorption needs first-letter features its probes can find (F1 >= 0.6 on >= 20 letters); "
+                   "`evaluable` 0 means the model does not encode first letters linearly at this site (`probe_mean_f1`), "
+                   "so there is nothing to absorb. sae_bench recommends this eval for 1B+ models and 16k+ latent SAEs."),
+    "ravel": ("`cause_all_latents` is the cause score when every latent is interchanged: where it is near 0 the model no "
+              "longer carries the attribute at the entity's last token at this site, and no SAE can score there."),
+}
 SECTIONS = {"absorption": "Feature absorption (first-letter task)", "ravel": "RAVEL: disentanglement per entity-attribute pair",
             "scr": "Spurious correlation removal (SCR)", "tpp": "Targeted probe perturbation (TPP)", "probing": "Sparse probing"}
 
@@ -45,7 +63,7 @@ def table(rows: pd.DataFrame, eval_name: str, site: str, metrics: list[str] | No
 
 def _best(metric: str, values: list) -> float | None:
     vals = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
-    if not vals or metric in NEUTRAL:
+    if not vals or metric in NEUTRAL or max(vals) == min(vals):  # nothing to single out
         return None
     return min(vals) if metric in LOWER_IS_BETTER else max(vals)
 
@@ -98,16 +116,17 @@ def _sections(data) -> list[tuple[str, str]]:
         body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"]))
     out.append(("Table 1: core metrics (saeviz definitions)", body))
     for name in spec.evals:
-        body = ""
+        body = f"\n{NOTES[name]}\n" if name in NOTES else ""
         for site in spec.deep_sites:
-            body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(table(rows, name, site))
+            wide = table(rows[(rows["item"] == "") | (name not in SCALAR_ONLY)], name, site, REPORT_METRICS.get(name))
+            body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(wide)
         out.append((SECTIONS.get(name, name), body))
     return out
 
 
 def _claims_md(data) -> str:
     verdicts = claims.check_all(data.rows, data.spec.sites)
-    word = {True: "holds", False: "does not hold", None: "not measured"}
+    word = {True: "holds", False: "does not hold", None: "not decided"}
     lines = [f"- **{word[v.holds]}**: {v.claim}. {v.evidence}" for v in verdicts]
     mismatches = claims.l0_mismatches(data.rows, data.spec.sites)
     lines.append("- L0 differs by more than 2x from the pretrained SAE (not L0-matched): " + ("; ".join(mismatches) or "none"))

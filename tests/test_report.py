@@ -36,6 +36,17 @@ def test_pruned25_near_pretrained():
     assert claims.pruned25_near_pretrained(rows, ["mlp"]).holds is True
 
 
+def test_uninformative_sites_leave_claims_undecided():
+    rows = _rows({("ravel", "mlp", v, "disentanglement"): x for v, x in (("pretrained", 0.6), ("pruned25", 0.6), ("retrained", 0.5))})
+    rows = pd.concat([rows, _rows({("ravel", "mlp", "pretrained", "cause_all_latents", "city.country"): 0.02})])
+    verdict = claims.ravel_mlp_favours_pretrained(rows)
+    assert verdict.holds is None and "inconclusive" in verdict.evidence
+    rows = _rows({("absorption", "mlp", "retrained", "mean_absorption_fraction"): float("nan"),
+                  ("absorption", "mlp", "retrained", "probe_mean_f1"): 0.09})
+    verdict = claims.absorption_comparable(rows, ["mlp"])
+    assert verdict.holds is None and "F1 0.090" in verdict.evidence
+
+
 def test_ravel_and_absorption_claims():
     rows = _rows({("ravel", "mlp", "pretrained", "disentanglement"): 0.6, ("ravel", "mlp", "pruned25", "disentanglement"): 0.55,
                   ("ravel", "mlp", "retrained", "disentanglement"): 0.58})
@@ -83,7 +94,7 @@ def test_report_end_to_end_on_a_tiny_model(tmp_path, tiny_model):
     md = paths["markdown"].read_text()
     assert "Table 1" in md and "Trained" in md and "Pruned25" in md
     # the two reconstruction claims are decided; RAVEL and absorption were not asked for, so say so
-    assert md.count("**not measured**") == 2 and md.count("hold") >= 2
+    assert md.count("**not decided**") == 2 and md.count("hold") >= 2
     html = paths["html"].read_text()
     assert html.count("<table>") >= 2 and "plotly" in html.lower() and "Figure 1" in html
     # a second report reads everything from the cache

@@ -129,6 +129,14 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
     return _labelled(rows, info)
 
 
+def step_progress(progress: Progress | None, done: int, total: int, label: str) -> Progress | None:
+    """A callback for one step of a longer job: the step's own progress shows in the job's message, and a
+    cancel still stops it (the job's bar keeps its total)."""
+    if progress is None:
+        return None
+    return lambda d, t, message="": progress(done, total, f"{label}: {message} ({d}/{t})")
+
+
 def evaluate_suite(bench, compress: CompressSpec, site: str, layer: int, variants: list[VariantSpec],
                    names: list[str], specs: dict | None = None, progress: Progress | None = None) -> pd.DataFrame:
     """Every evaluation in ``names`` for every variant at (site, layer); what the cache holds is read."""
@@ -136,8 +144,9 @@ def evaluate_suite(bench, compress: CompressSpec, site: str, layer: int, variant
     total, done, frames = len(variants) * len(names), 0, []
     for name in names:
         for variant in variants:
-            report(progress, done, total, f"{name}: {variant.label()} {site} L{layer}")
-            frames.append(evaluate(bench, compress, variant, site, layer, name, specs.get(name), progress))
+            label = f"{name}: {variant.label()} {site} L{layer}"
+            report(progress, done, total, label)
+            frames.append(evaluate(bench, compress, variant, site, layer, name, specs.get(name), step_progress(progress, done, total, label)))
             done += 1
     report(progress, total, total, "done")
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
