@@ -101,6 +101,13 @@ def write(data: ReportData, out: Path) -> dict[str, Path]:
     paths = {"markdown": out / "report.md", "html": out / "report.html", "rows": out / "rows.csv", "specs": out / "specs.json"}
     paths["markdown"].write_text(render_markdown(data))
     paths["html"].write_text(render_html(data))
+    try:  # a picture of Figure 1 for Markdown viewers; needs a local chromium (Kaleido), else only the HTML has it
+        from saeviz.export import export_figure
+        from saeviz.report_render import figure1
+
+        paths["figure1"] = export_figure(figure1(data.rows, data.layer), out / "figure1.png")
+    except Exception as exc:  # no chromium: the report itself is complete without the PNG
+        print(f"note: figure1.png not written ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
     data.rows.to_csv(paths["rows"], index=False)
     paths["specs"].write_text(specs_json(data))
     return paths

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from saeviz import claims
-from saeviz.plots import METRIC_LABELS, SITE_LABELS
+from saeviz.plots import SITE_LABELS
 
 COLUMNS = ["pretrained", "pruned25", "pruned50", "retrained"]
 COLUMN_TITLES = {"pretrained": "Pretrained", "pruned25": "Pruned25", "pruned50": "Pruned50", "retrained": "Trained",
@@ -81,29 +81,15 @@ def markdown_table(wide: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure1(rows: pd.DataFrame, sites, layer: int, metric: str = "ce_loss_with_sae") -> go.Figure:
-    """The paper's Figure 1: the LM's cross-entropy with the SAE spliced in against SAE sparsity, one panel per
-    site, with the pretrained, retrained and dense-reference SAEs at their real values (dashed lines)."""
-    from plotly.subplots import make_subplots
+def figure1(rows: pd.DataFrame, layer: int) -> go.Figure:
+    """The paper's Figure 1 for the report's layer: CE with the SAE spliced in against SAE sparsity, one panel per
+    site, with the pretrained, retrained and dense-model SAEs at their measured values (saeviz.plots)."""
+    from saeviz.plots import figure1 as sweep_figure1
 
-    fig = make_subplots(rows=1, cols=len(sites), subplot_titles=[SITE_LABELS[s] for s in sites])
-    styles = {"pretrained": ("#1f77b4", "dash"), "retrained": ("#d62728", "dashdot"), "dense": ("#7f7f7f", "dot")}
-    for col, site in enumerate(sites, start=1):
-        part = rows[(rows["eval"] == "core") & (rows["site"] == site) & (rows["metric"] == metric) & (rows["item"] == "")]
-        pruned = part[(part["variant"] == "pruned") & (part["sae_sparsity"] >= 0.25)].drop_duplicates("sae_sparsity")
-        pruned = pruned.sort_values("sae_sparsity")
-        fig.add_trace(go.Scatter(x=pruned["sae_sparsity"] * 100, y=pruned["value"], mode="lines+markers", name="pruned SAE",
-                                 line=dict(color="#2ca02c"), showlegend=col == 1, legendgroup="pruned"), row=1, col=col)
-        for variant, (color, dash) in styles.items():
-            level = part[part["variant"] == variant]["value"]
-            if len(level):
-                fig.add_trace(go.Scatter(x=[25, 99], y=[level.iloc[0]] * 2, mode="lines", line=dict(color=color, dash=dash),
-                                         name={"retrained": "Trained", "dense": "dense model"}.get(variant, "Pretrained"),
-                                         showlegend=col == 1, legendgroup=variant), row=1, col=col)
-        fig.update_xaxes(title_text="SAE sparsity (%)", row=1, col=col)
-    fig.update_yaxes(title_text=METRIC_LABELS.get(metric, metric), row=1, col=1)
-    fig.update_layout(title=f"Figure 1: reconstruction loss (CE with the SAE spliced in) vs SAE sparsity, layer {layer}",
-                      height=400, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.22))
+    core = rows[(rows["eval"] == "core") & (rows["item"] == "") & (rows["layer"] == layer)]
+    fig = sweep_figure1(core)
+    fig.update_layout(title=f"Figure 1, layer {layer}: CE with the SAE spliced in vs SAE sparsity<br><sup>dashed: pretrained, "
+                            "dash-dot: retrained, dotted: the pretrained SAE on the dense model</sup>")
     return fig
 
 
@@ -149,8 +135,9 @@ def render_markdown(data) -> str:
              _claims_md(data)]
     for title, body in _sections(data):
         parts.append(f"## {title}\n{body}")
-    parts.append("## Figure 1\nSee `report.html` (interactive) for the figure: CE with the SAE spliced in against SAE "
-                 "sparsity, 25%-99%, one panel per site, with the Pretrained and Trained SAEs at their measured values.\n")
+    parts.append("## Figure 1\n![Figure 1](figure1.png)\n\nCE with the SAE spliced in against SAE sparsity, 25%-99%, one "
+                 "panel per site, with the Pretrained and Trained SAEs (and the dense model's) at their measured values "
+                 "(the paper's plotting notebook drew 'Trained' at the pruned minimum + 0.1); interactive in `report.html`.\n")
     parts.append(f"Computed or read in {data.seconds:.0f} s.\n")
     return "\n".join(parts)
 
@@ -173,7 +160,7 @@ def _md_table_to_html(md: str) -> str:
 
 
 def render_html(data) -> str:
-    fig = figure1(data.rows, data.spec.sites, data.layer)
+    fig = figure1(data.rows, data.layer)
     blocks = []
     for title, body in _sections(data):
         chunks = body.split("\n**")

@@ -185,6 +185,9 @@ def test_dashboard_in_a_real_browser(server, browser, tmp_path):
     assert image.format == "PNG" and image.size == (2400, 860)  # the sparsity chart: 1200 x 430 at scale 2
     assert image.convert("L").getextrema()[0] < 100  # drawn, not blank
 
+    page.keyboard.press("Escape")  # close the Export menu before the picture
+    page.locator('[data-testid="stPopoverBody"]').wait_for(state="hidden", timeout=10_000)
+    slider.focus()
     _press(page, slider, "ArrowRight", 0, 30)  # 1% (cached): the latent opens on the pruned1 SAE
     _shot(page, "sweep")
     page.get_by_role("button", name="Open a latent").first.click()
