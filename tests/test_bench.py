@@ -19,7 +19,7 @@ def test_short_benchmark_prints_every_figure(tmp_path):
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
-    for needle in ("cold (computed", "warm (read from the cache)", "speed-up", "largest relative difference",
+    for needle in ("cold (computed", "warm (read from the database)", "speed-up", "largest relative difference",
                    "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
