@@ -17,7 +17,7 @@ from saeviz.compress import apply_masks, ce_loss, compress_model
 from saeviz.data import load_split
 from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.jobs import Progress
-from saeviz.resources import ensure_fits, estimate_activation_cache_bytes
+from saeviz.resources import ensure_fits, estimate_activation_cache_bytes, fits
 from saeviz.sae_prune import apply_sae_masks, prune_sae
 from saeviz.specs import DENSE, EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
 from saeviz.store import Store
@@ -159,11 +159,15 @@ class Workbench:
         hooks = [hook] + [h for h in siblings if h != hook and not self.store.array_path(
             "acts", self._acts_key(compress, h, split, n_sequences)).is_file()] if hook in siblings else [hook]
         tokens = self.tokens(split)[:n_sequences]
+        device = str(self.base_model.cfg.device)
         width = sum(hook_width(self.base_model.cfg, h) for h in hooks)
+        if len(hooks) > 1 and not fits(2 * estimate_activation_cache_bytes(tokens.numel(), width), device):
+            # the siblings only save later forward passes: never a reason to refuse the site asked for
+            hooks, width = [hook], hook_width(self.base_model.cfg, hook)
         # the batches and their concatenation coexist at the end: twice the cache at the peak
         ensure_fits(2 * estimate_activation_cache_bytes(tokens.numel(), width),
                     f"caching activations of {tokens.numel():,} tokens x {width} at {', '.join(hooks)}",
-                    device=str(self.base_model.cfg.device))
+                    device=device)
         self.store.ensure_writable()  # a read-only cache refuses before the forward passes, not after
         got = collect_activations_multi(self.compressed(compress), hooks, tokens)
         for h, acts in got.items():

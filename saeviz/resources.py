@@ -108,6 +108,11 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def fits(bytes_needed: int, device: str = "cpu") -> bool:
+    """Whether ``bytes_needed`` fits in the usable share of the memory free on ``device`` now."""
+    return bytes_needed <= USABLE_SHARE * available_bytes(device)
+
+
 def ensure_fits(bytes_needed: int, what: str, *, device: str = "cpu", available: int | None = None,
                 hint: str = "ask for less (fewer tokens or sequences, a narrower site, a smaller model) "
                              "or use a machine with more memory") -> None:

@@ -167,6 +167,19 @@ def test_activations_that_fit_are_collected(bench, monkeypatch):
     _free_memory(monkeypatch, 36 * 1024)  # 90%: 32.4 KiB >= 32 KiB
     acts = bench.activations(DENSE, "blocks.0.hook_resid_post", "eval", 8)
     assert acts.shape == (128, 32)
+    # the layer's other sites (another 64 KiB twice over) did not fit, so they were left for later
+    assert not bench.store.array_path("acts", bench._acts_key(DENSE, "blocks.0.hook_mlp_out", "eval", 8)).is_file()
+
+
+def test_the_sibling_sites_of_a_layer_come_along_when_they_fit(bench, monkeypatch):
+    _free_memory(monkeypatch, 1 << 20)
+    calls = []
+    real = bench.base_model.run_with_cache
+    monkeypatch.setattr(bench.base_model, "run_with_cache", lambda *a, **k: calls.append(1) or real(*a, **k))
+    bench.activations(DENSE, "blocks.0.hook_resid_post", "eval", 8)
+    n_passes = len(calls)
+    mlp = bench.activations(DENSE, "blocks.0.hook_mlp_out", "eval", 8)
+    assert n_passes > 0 and mlp.shape == (128, 32) and len(calls) == n_passes  # served from the first collection
 
 
 def test_a_compressed_copy_too_large_for_memory_is_refused_before_compressing(bench, monkeypatch):
