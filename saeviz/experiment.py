@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 
 import torch
@@ -16,6 +17,7 @@ import torch
 from saeviz.compress import apply_masks, ce_loss, compress_model
 from saeviz.data import load_split
 from saeviz.embedded import fingerprint as embedded_fingerprint
+from saeviz.exclusive import exclusive, models_busy
 from saeviz.jobs import Progress
 from saeviz.resources import ensure_fits, estimate_activation_cache_bytes, fits
 from saeviz.sae_prune import apply_sae_masks, prune_sae
@@ -45,6 +47,7 @@ class Workbench:
         self.tokens_source, self.sae_template = tokens_source, sae_template
         self._base, self._tokens = model, dict(tokens or {})
         self._models, self._saes, self._engines, self._acts = {}, {}, {}, {}
+        self._acts_lock = threading.Lock()
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
         # results from the embedded default belong to one build of its assets: a rebuilt model or
@@ -59,7 +62,9 @@ class Workbench:
         if self._base is None:
             from saeviz.models import load_model
 
-            self._base = load_model(self.model_spec)
+            with models_busy():  # two sessions asking at once load it once
+                if self._base is None:
+                    self._base = load_model(self.model_spec)
         return self._base
 
     def tokens(self, split: str) -> torch.Tensor:
@@ -86,7 +91,11 @@ class Workbench:
     def compressed(self, compress: CompressSpec, progress: Progress | None = None):
         """The compressed model; pruning masks come from the cache when present (no calibration pass)."""
         key = self.compress_key(compress)
-        if key in self._models:
+        return self._models[key] if key in self._models else self._build_compressed(compress, key, progress)
+
+    @exclusive
+    def _build_compressed(self, compress: CompressSpec, key: str, progress: Progress | None):
+        if key in self._models:  # built by another session while this one waited
             return self._models[key]
         masks = None if compress.method == "dense" else self.store.get_tensors("model_masks", key)
         if compress.method == "dense":
@@ -124,7 +133,8 @@ class Workbench:
         self.run_keys.append(run_key)
         cached = self.store.run_metrics(run_key)
         if "ce_loss" not in cached:
-            ce = ce_loss(self.compressed(compress), self.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
+            with models_busy():
+                ce = ce_loss(self.compressed(compress), self.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
             self.store.put_metrics(self._run(run_key, compress, None, None, "model", None), {"ce_loss": ce})
             cached = {"ce_loss": ce}
         return cached["ce_loss"]
@@ -135,7 +145,9 @@ class Workbench:
 
         key = (self.compress_key(compress), n_sequences, batch_size)
         if key not in self._engines:
-            self._engines[key] = SpliceEngine(self.compressed(compress), self.tokens("eval")[:n_sequences], batch_size)
+            with models_busy():
+                if key not in self._engines:
+                    self._engines[key] = SpliceEngine(self.compressed(compress), self.tokens("eval")[:n_sequences], batch_size)
         return self._engines[key]
 
     # --- activations -----------------------------------------------------------------------------
@@ -144,15 +156,24 @@ class Workbench:
 
         The paper's three sites of a layer are collected together (one forward pass for the three), and
         the last few are kept in memory: a sweep reads each of them once per SAE variant."""
+        key = self._acts_key(compress, hook, split, n_sequences)
+        with self._acts_lock:  # sessions share the Workbench
+            acts = self._acts.pop(key, None)
+            if acts is not None:
+                self._acts[key] = acts  # most recently used last
+                return acts
+        cached = self.store.get_tensors("acts", key)
+        if cached is not None:
+            return self._remember_acts(key, cached["acts"])
+        return self._collect(compress, hook, split, n_sequences, key)
+
+    @exclusive
+    def _collect(self, compress: CompressSpec, hook: str, split: str, n_sequences: int, key: str) -> torch.Tensor:
         from saeviz.activations import collect_activations_multi, layer_of
         from saeviz.specs import SITE_HOOKS
 
-        key = self._acts_key(compress, hook, split, n_sequences)
-        if key in self._acts:
-            self._acts[key] = self._acts.pop(key)  # most recently used last
-            return self._acts[key]
         cached = self.store.get_tensors("acts", key)
-        if cached is not None:
+        if cached is not None:  # collected by another session while this one waited
             return self._remember_acts(key, cached["acts"])
         layer = layer_of(hook)
         siblings = [h.format(layer=layer) for h in SITE_HOOKS.values()] if layer is not None else []
@@ -179,9 +200,10 @@ class Workbench:
         return combine_keys(self.compress_key(compress), hook, split, n_sequences)
 
     def _remember_acts(self, key: str, acts: torch.Tensor, keep: int = 6) -> torch.Tensor:
-        self._acts[key] = acts
-        while len(self._acts) > keep:
-            self._acts.pop(next(iter(self._acts)))
+        with self._acts_lock:
+            self._acts[key] = acts
+            while len(self._acts) > keep:
+                self._acts.pop(next(iter(self._acts)))
         return acts
 
     # --- SAE variants ---------------------------------------------------------------------------
@@ -198,6 +220,7 @@ class Workbench:
             self.store.put_tensors("sae_masks", key, masks, meta={"sparsity": prune.sparsity})
         return apply_sae_masks(sae, {k: v.bool() for k, v in masks.items()})
 
+    @exclusive
     def retrained_sae(self, compress: CompressSpec, site: str, layer: int, train: TrainSpec, progress: Progress | None = None):
         """An SAE trained from scratch on the compressed model at this site (saved and resumed in the cache)."""
         from saeviz.saes import load_sae_dir

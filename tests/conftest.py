@@ -79,3 +79,14 @@ def gpt2_checkpoint(tmp_path_factory):
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=len(fast), n_positions=32, n_embd=32, n_layer=2, n_head=4))
     hf.save_pretrained(path)
     return path, hf.eval()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No hub: HF_HUB_OFFLINE set, and the memoised reachability check forgotten before and after."""
+    from saeviz import hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub.hub_reachable.cache_clear()
+    yield
+    hub.hub_reachable.cache_clear()

@@ -15,7 +15,6 @@ import torch
 from conftest import build_sae
 from safetensors.torch import save_file
 
-from saeviz import hub
 from saeviz.cli import main
 from saeviz.errors import LoadError, ResourceError, SaevizError, UnsafeWeightsError
 from saeviz.models import check_safetensors, load_model
@@ -74,13 +73,6 @@ def test_info_with_an_unfit_sae_exits_non_zero(d_in, hook, reason, gpt2_checkpoi
     build_sae("topk", 32, 64, "blocks.0.hook_mlp_out").save_model(tmp_path / "good")
     assert main(["info", "--model", str(path), "--sae", str(tmp_path / "good"), "--device", "cpu"]) == 0
 
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub.hub_reachable.cache_clear()
-    yield
-    hub.hub_reachable.cache_clear()
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -8,7 +8,6 @@ import pytest
 import torch
 from conftest import SAE_ARCHITECTURES
 
-from saeviz import hub
 from saeviz.errors import CompatibilityError, LoadError
 from saeviz.models import hook_sites, load_model, model_summary
 from saeviz.saes import check_compatible, load_sae, sae_summary
@@ -42,13 +41,6 @@ def test_missing_directory_and_unknown_name_are_clear_errors():
     with pytest.raises(LoadError, match="transformer_lens model name"):
         load_model(ModelSpec(name="gpt-seventeen", device="cpu"))
 
-
-@pytest.fixture
-def offline(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub.hub_reachable.cache_clear()
-    yield
-    hub.hub_reachable.cache_clear()
 
 
 def test_hub_model_offline_names_what_works(offline):

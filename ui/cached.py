@@ -46,6 +46,20 @@ def workbench_for(model: ModelSpec, sae_template: str | None = None, tokens_sour
     return _workbench(model, template.strip(), tokens.strip(), _cache_root())
 
 
+def page_workbench():
+    """(bench, n_layers) of the sidebar's choices for a page; a bad choice stops the page with its message."""
+    from saeviz.errors import SaevizError
+    from ui.sidebar import current_specs
+
+    model_spec, _ = current_specs()
+    try:
+        bench = workbench_for(model_spec)
+        return bench, n_layers_for(bench)
+    except (SaevizError, ValueError) as exc:
+        st.error(str(exc))
+        st.stop()
+
+
 def loaded_model(bench):
     """The bench's base model, loading it behind a spinner the first time."""
     if bench._base is None:

@@ -8,25 +8,19 @@ import math
 import pandas as pd
 import streamlit as st
 
-from saeviz.errors import SaevizError
 from saeviz.plots import compress_stats_figure, model_ce_figure
 from saeviz.specs import DENSE
 from ui import jobs
-from ui.cached import compress_stats, loaded_model, n_layers_for, read_runs, workbench_for
+from ui.cached import compress_stats, loaded_model, page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compression_controls, remember
 from ui.export_ui import show_figure
 from ui.reads import model_ce, model_ce_key
-from ui.sidebar import current_eval_spec, current_specs
+from ui.sidebar import current_eval_spec
 
 st.title("Model and compression")
-model_spec, _ = current_specs()
-try:
-    bench = workbench_for(model_spec)
-    n_layers = n_layers_for(bench)
-except (SaevizError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+bench, n_layers = page_workbench()
+model_spec = bench.model_spec
 st.caption(f"Model **{model_spec.name}** ({n_layers} layers), SAEs from `{bench.sae_template}`, tokens from "
            f"`{bench.tokens_source}` (change them in the sidebar).")
 

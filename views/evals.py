@@ -5,29 +5,23 @@ paper's published numbers as a toggle where its setting has them."""
 import streamlit as st
 
 from saeviz import demo
-from saeviz.errors import SaevizError
 from saeviz.evals import EVALS, get_evaluation
 from saeviz.specs import SITES, TrainSpec
 from saeviz.variants import VariantSpec
 from ui import jobs
-from ui.cached import loaded_model, n_layers_for, read_runs, workbench_for
+from ui.cached import loaded_model, page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compression_picker
 from ui.eval_view import PAPER_PREFIX, paper_section, styled, variant_bars, with_paper
 from ui.export_ui import table_exports
 from ui.reads import run_key, variant_table
-from ui.sidebar import current_eval_spec, current_specs
+from ui.sidebar import current_eval_spec
 
 VARIANTS = ["dense", "pretrained", "pruned25", "pruned50", "pruned75", "retrained"]
 
 st.title("Evaluations")
-model_spec, _ = current_specs()
-try:
-    bench = workbench_for(model_spec)
-    n_layers = n_layers_for(bench)
-except (SaevizError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+bench, n_layers = page_workbench()
+model_spec = bench.model_spec
 cfg = demo.settings()
 names = [n for n in EVALS if n != "sae_bench_core"] + ["sae_bench_core"]
 

@@ -13,11 +13,10 @@ from saeviz.feature_diff import RANKINGS, MatchSpec, rank_latents, unmatched_ref
 from saeviz.features import FeatureSpec
 from saeviz.specs import SITES, CompressSpec
 from saeviz.variants import VariantSpec
-from ui.cached import n_layers_for, progress_bar, workbench_for
+from ui.cached import page_workbench, progress_bar
 from ui.feature_view import (
     cached_changes, cached_tables, cached_vocabulary, contexts_html, histogram_figure, logit_frame,
 )
-from ui.sidebar import current_specs
 
 VARIANTS = ["dense", "pretrained", "pruned10", "pruned25", "pruned50", "pruned75", "pruned90", "pruned_best", "retrained"]
 COMPRESSIONS = ["wanda-50%", "wanda-30%", "magnitude-50%", "wanda-2:4", "rtn-int8-g128-sym", "rtn-int4-g128-sym"]
@@ -72,13 +71,8 @@ def _compute(what: str, fn) -> None:
 
 
 st.title("Feature browser")
-model_spec, _ = current_specs()
-try:
-    bench = workbench_for(model_spec)
-    n_layers = n_layers_for(bench)
-except (SaevizError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+bench, n_layers = page_workbench()
+model_spec = bench.model_spec
 _initial_state(n_layers)
 
 cols = st.columns([1, 1, 1.4, 1.4, 1])

@@ -5,29 +5,23 @@ import pandas as pd
 import streamlit as st
 
 from saeviz import demo
-from saeviz.errors import SaevizError
 from saeviz.plots import METRIC_LABELS, layerwise_figure, metric_label
 from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec
 from saeviz.variants import VariantSpec
 from ui import jobs
-from ui.cached import loaded_model, n_layers_for, read_runs, workbench_for
+from ui.cached import loaded_model, page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compressions_multi, default_compression
 from ui.export_ui import show_figure
 from ui.reads import run_key
-from ui.sidebar import current_eval_spec, current_specs
+from ui.sidebar import current_eval_spec
 
 VARIANTS = ["dense", "pretrained", "pruned25", "pruned50", "pruned75", "pruned_best", "retrained"]
 
 st.title("Layer-wise curves")
 st.caption("Each panel is a site; each colour an SAE variant; each dash and marker a compression.")
-model_spec, _ = current_specs()
-try:
-    bench = workbench_for(model_spec)
-    n_layers = n_layers_for(bench)
-except (SaevizError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+bench, n_layers = page_workbench()
+model_spec = bench.model_spec
 cfg = demo.settings()
 
 c = st.columns([2, 1.4, 1.4])

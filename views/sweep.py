@@ -7,29 +7,23 @@ from dataclasses import replace
 import streamlit as st
 
 from saeviz import demo
-from saeviz.errors import SaevizError
 from saeviz.plots import METRIC_LABELS, figure1, metric_label
 from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, spec_help
 from saeviz.sweep import SweepSpec
 from ui import jobs
-from ui.cached import n_layers_for, read_runs, workbench_for
+from ui.cached import page_workbench, read_runs
 from ui.controls import compression_picker
 from ui.export_ui import show_figure, table_exports
 from ui.reads import sweep_keys, variant_table
-from ui.sidebar import current_eval_spec, current_specs
+from ui.sidebar import current_eval_spec
 from ui.cli_text import sweep_command
 from ui.sweep_view import explorer
 
 st.title("SAE sparsity sweep")
 st.caption("How much of its own weights can the pretrained SAE lose on the compressed model, against applying it as is, "
            "retraining one, and the dense model? Moving a layer's slider updates only the chart and cards below it.")
-model_spec, _ = current_specs()
-try:
-    bench = workbench_for(model_spec)
-    n_layers = n_layers_for(bench)
-except (SaevizError, ValueError) as exc:
-    st.error(str(exc))
-    st.stop()
+bench, n_layers = page_workbench()
+model_spec = bench.model_spec
 cfg = demo.settings()
 
 c = st.columns([1.3, 0.8, 1.6, 1.6])

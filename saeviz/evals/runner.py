@@ -10,6 +10,7 @@ import pandas as pd
 
 from saeviz.evals import get_evaluation
 from saeviz.evals.base import ROW_COLUMNS, EvalInputs
+from saeviz.exclusive import models_busy
 from saeviz.jobs import Progress, report
 from saeviz.specs import CompressSpec, EvalSpec, site_hook, spec_key
 from saeviz.variants import VariantSpec
@@ -118,10 +119,15 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
         info["sae_sparsity"] = resolved.variant.sae_sparsity
         timing = None
     else:
-        start = time.perf_counter()
-        rows = evaluation.run(eval_inputs(bench, compress, variant, site, layer, progress), spec)
-        timing = {"kind": f"eval:{name}", "label": f"{info['compression']} {site} L{layer} {variant.label()}",
-                  "seconds": time.perf_counter() - start}
+        with models_busy():  # the models are shared between the dashboard's sessions and jobs
+            waited = bench.store.run_rows(key)
+            if len(waited):  # another session computed it while this one waited for the models
+                memo[key] = waited
+                return _labelled(waited, info)
+            start = time.perf_counter()
+            rows = evaluation.run(eval_inputs(bench, compress, variant, site, layer, progress), spec)
+            timing = {"kind": f"eval:{name}", "label": f"{info['compression']} {site} L{layer} {variant.label()}",
+                      "seconds": time.perf_counter() - start}
     bench.store.put_metrics(info, rows=rows, timing=timing)
     if timing is not None and timing["seconds"] > FLUSH_AFTER_S:
         bench.store.flush()  # inside a batch, long work (a retraining) is written at once, never lost to a kill
