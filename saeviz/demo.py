@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, _help
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, _help, middle_layer
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 
@@ -255,7 +255,7 @@ def build_demo_data(bench, cfg: DemoSettings, out: Path, progress=None) -> dict:
     timings["overlays_s"] = time.perf_counter() - start - timings["sweep_s"]
     names = [n for n in EVALS if n not in ("core", "sae_bench_core")] if cfg.evals == ("all",) else [n for n in cfg.evals if n in EVALS]
     names = [n for n in names if not (get_evaluation(n).needs_world and bench.world() is None)]
-    eval_layer = cfg.eval_layer if cfg.eval_layer >= 0 else n_layers // 2
+    eval_layer = cfg.eval_layer if cfg.eval_layer >= 0 else middle_layer(n_layers)
     variants = [_variant("dense", None)] + paper_variants(train)[: 4 if train else 3]
     for name in names:
         evaluate_suite(bench, main, cfg.eval_site, eval_layer, variants, [name], progress=progress)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from saeviz.jobs import Progress, report
-from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help
+from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help, middle_layer
 from saeviz.variants import VariantSpec, paper_variants
 
 FIGURE_SPARSITIES = (0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
@@ -70,7 +70,7 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     from saeviz.evals.runner import evaluate, step_progress
 
     start = time.perf_counter()
-    layer = spec.layer if spec.layer is not None else (bench.base_model.cfg.n_layers - 1) // 2
+    layer = spec.layer if spec.layer is not None else middle_layer(bench.base_model.cfg.n_layers)
     units = _units(spec, layer)
     total = sum(len(v) for _, _, v in units)
     frames, done = [], 0

@@ -287,6 +287,11 @@ SITE_HOOKS = {
 }
 
 
+def middle_layer(n_layers: int) -> int:
+    """The layer the paper's per-layer tables use: 12 of Gemma-2-2B's 26, i.e. (n_layers - 1) // 2."""
+    return (n_layers - 1) // 2
+
+
 def site_hook(site: str, layer: int) -> str:
     if site not in SITE_HOOKS:
         raise ValueError(f"Unknown site {site!r}: choose from {tuple(SITE_HOOKS)}.")

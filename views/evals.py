@@ -6,7 +6,7 @@ import streamlit as st
 
 from saeviz import demo
 from saeviz.evals import EVALS, get_evaluation
-from saeviz.specs import SITES, TrainSpec
+from saeviz.specs import SITES, TrainSpec, middle_layer
 from saeviz.variants import VariantSpec
 from ui import jobs
 from ui.cached import loaded_model, page_workbench, read_runs
@@ -29,7 +29,7 @@ c = st.columns([1.4, 0.8, 0.8, 1.4])
 with c[0]:
     compress = compression_picker("Model compression", "ev_comp")
 site = c[1].selectbox("Site", SITES, index=SITES.index(cfg.eval_site if cfg else "resid"), key="ev_site")
-shipped_layer = (demo.manifest() or {}).get("eval_layer", n_layers // 2)  # where the demo data ran the suite
+shipped_layer = (demo.manifest() or {}).get("eval_layer", middle_layer(n_layers))  # where the demo data ran the suite
 layer = c[2].selectbox("Layer", list(range(n_layers)), index=min(int(shipped_layer), n_layers - 1), key="ev_layer")
 name = c[3].selectbox("Evaluation", names, key="ev_name", help="; ".join(f"{n}: {get_evaluation(n).description}" for n in names))
 evaluation = get_evaluation(name)

@@ -20,6 +20,10 @@ def _go(i: int) -> None:
     st.session_state["tour_step"] = i
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 st.title("Guided tour")
 info = demo.manifest()
 steps = _steps(info["created"] if info else "")
@@ -37,7 +41,7 @@ i = st.session_state["tour_step"]
 st.query_params["step"] = str(i)
 spent = info.get("compute_seconds") or {}
 st.progress(i / n, text=f"Step {i} of {n} · shipped results, computed on the embedded default"
-            + (f" ({', '.join(f'{k} {v / 60:.0f} min' for k, v in spent.items() if v)} on 2 CPU cores)" if spent else ""))
+            + (f" ({', '.join(f'{k} {_duration(v)}' for k, v in spent.items() if v)} on 2 CPU cores)" if spent else ""))
 nav = st.columns([1, 1, 6])
 nav[0].button("◀ Back", disabled=i == 1, on_click=_go, args=(i - 1,), key="tour_back", width="stretch")
 nav[1].button("Next ▶", disabled=i == n, on_click=_go, args=(i + 1,), key="tour_next", type="primary", width="stretch")
