@@ -60,20 +60,27 @@ def make_sae():
     return build_sae
 
 
-@pytest.fixture(scope="session")
-def gpt2_checkpoint(tmp_path_factory):
-    """A tiny random GPT-2 written by transformers, with a BPE tokenizer trained here."""
+def tiny_bpe_tokenizer(text: str, vocab_size: int):
+    """A byte-level BPE tokenizer trained here on one sentence, GPT-2 style (<|endoftext|> as BOS and EOS)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    path = tmp_path_factory.mktemp("gpt2ckpt")
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(["the cat sat on the mat while the dog ran in the park"] * 40, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    tok.train_from_iterator([text] * 40, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+
+
+@pytest.fixture(scope="session")
+def gpt2_checkpoint(tmp_path_factory):
+    """A tiny random GPT-2 written by transformers, with a BPE tokenizer trained here."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    path = tmp_path_factory.mktemp("gpt2ckpt")
+    fast = tiny_bpe_tokenizer("the cat sat on the mat while the dog ran in the park", 320)
     fast.save_pretrained(path)
     torch.manual_seed(0)
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=len(fast), n_positions=32, n_embd=32, n_layer=2, n_head=4))

@@ -12,6 +12,7 @@ import json
 import pytest
 import torch
 
+from conftest import tiny_bpe_tokenizer
 from saeviz.errors import LoadError
 from saeviz.model_families import FAMILIES, ROTARY_CTX_CAP, hooked_config_fields
 from saeviz.models import hook_sites, load_model, model_summary
@@ -41,16 +42,7 @@ def _configs(vocab: int) -> dict:
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(["the pruned model still reads the cat on the mat in the park"] * 40, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    return tiny_bpe_tokenizer("the pruned model still reads the cat on the mat in the park", 300)
 
 
 def _write_checkpoint(path, hf_config, tokenizer):

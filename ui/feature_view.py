@@ -14,38 +14,35 @@ from saeviz.store import Store
 
 
 class _Missing(Exception):
-    """Raised inside the memoised readers so that 'not computed yet' is never memoised."""
+    """Raised inside the memoised reader so that 'not computed yet' is never memoised."""
 
 
-@st.cache_resource(show_spinner=False, max_entries=48)
-def _tables(root: str, key: str):
-    tables = fj.read_tables(Store(Path(root)), key)
-    if tables is None:
+_READERS = {"tables": fj.read_tables, "changes": fj.read_changes}
+
+
+@st.cache_resource(show_spinner=False, max_entries=96)
+def _read(root: str, kind: str, key: str):
+    value = _READERS[kind](Store(Path(root)), key)
+    if value is None:
         raise _Missing
-    return tables
+    return value
 
 
-@st.cache_resource(show_spinner=False, max_entries=48)
-def _changes(root: str, key: str):
-    frame = fj.read_changes(Store(Path(root)), key)
-    if frame is None:
-        raise _Missing
-    return frame
+def _cached(bench, kind: str, key: str):
+    try:
+        return _read(str(bench.store.root), kind, key)
+    except _Missing:
+        return None
 
 
 def cached_tables(bench, key: str):
     """A variant's FeatureTables from the cache (read once per process), or None when not computed."""
-    try:
-        return _tables(str(bench.store.root), key)
-    except _Missing:
-        return None
+    return _cached(bench, "tables", key)
 
 
 def cached_changes(bench, key: str):
-    try:
-        return _changes(str(bench.store.root), key)
-    except _Missing:
-        return None
+    """A variant's per-latent changes against its reference from the cache, or None when not computed."""
+    return _cached(bench, "changes", key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
