@@ -42,7 +42,7 @@ def page_render_seconds(params: dict, n_latents: int) -> tuple[float, list[float
         raise RuntimeError(app.exception)
     runs = []
     for _ in range(n_latents):
-        button = [b for b in app.button if "Next" in b.label][0]
+        button = app.button(key="fb_next")
         _, seconds = _timed(lambda: button.click().run())
         runs.append(seconds)
     return first, runs

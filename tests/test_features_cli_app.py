@@ -102,7 +102,7 @@ def test_page_reopens_the_view_a_link_names(app, capsys, cache):
     assert app.number_input(key="fb_latent").value == 7 and app.selectbox(key="fb_variant").value == "dense"
     assert not [b for b in app.button if b.label == "Compute statistics"]  # read from the cache
     assert "<span title=" in app.html[0].value  # shaded tokens with their values on hover
-    next_button = [b for b in app.button if b.label == "▶"][0]
+    next_button = app.button(key="fb_next")
     next_button.click().run()
     assert app.subheader[0].value.startswith("Latent 8:")
     assert app.query_params["latent"] == "8" and app.query_params["variant"] == "dense" and app.query_params["n"] == SEQUENCES

@@ -112,10 +112,10 @@ def changes_of(v: VariantSpec):
 left, right = st.columns([1, 2.2])
 with left:
     nav = st.columns([1, 1.4, 1], vertical_alignment="bottom")
-    nav[0].button("◀", width="stretch", on_click=lambda: _set(latent=(st.session_state.fb_latent - 1) % n_latents), shortcut="ArrowLeft",
+    nav[0].button("◀", key="fb_prev", width="stretch", on_click=lambda: _set(latent=(st.session_state.fb_latent - 1) % n_latents), shortcut="ArrowLeft",
                   help="Previous latent (left arrow)")
     nav[1].number_input("Latent", 0, n_latents - 1, key="fb_latent")
-    nav[2].button("▶", width="stretch", on_click=lambda: _set(latent=(st.session_state.fb_latent + 1) % n_latents), shortcut="ArrowRight",
+    nav[2].button("▶", key="fb_next", width="stretch", on_click=lambda: _set(latent=(st.session_state.fb_latent + 1) % n_latents), shortcut="ArrowRight",
                   help="Next latent (right arrow)")
     search_tab, rank_tab = st.tabs(["Search", "Rankings"])
     with search_tab:
