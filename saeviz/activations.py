@@ -9,6 +9,11 @@ import torch
 from saeviz.jobs import Progress, report
 
 
+def flat_heads(act: torch.Tensor) -> torch.Tensor:
+    """hook_z's [..., heads, d_head] as [..., heads * d_head] (what an SAE at hook_z reads); others as they are."""
+    return act.flatten(-2) if act.dim() == 4 else act
+
+
 def layer_of(hook_name: str) -> int | None:
     parts = hook_name.split(".")
     return int(parts[1]) if parts[0] == "blocks" and parts[1].isdigit() else None
@@ -33,7 +38,7 @@ def hook_activations(model, hook_name: str, tokens_BT: torch.Tensor) -> torch.Te
     stop = None if layer is None else min(layer + 1, model.cfg.n_layers)
     _, cache = model.run_with_cache(tokens_BT.to(model.cfg.device), names_filter=[hook_name], stop_at_layer=stop)
     acts = cache[hook_name]
-    return acts.flatten(-2) if acts.dim() == 4 else acts
+    return flat_heads(acts)
 
 
 @torch.no_grad()
@@ -49,7 +54,7 @@ def collect_activations_multi(model, hook_names: list[str], tokens_NT: torch.Ten
         _, cache = model.run_with_cache(tokens, names_filter=list(hook_names), stop_at_layer=stop)
         keep = keep_positions(tokens, special)
         for h in hook_names:
-            acts = cache[h].flatten(-2) if cache[h].dim() == 4 else cache[h]
+            acts = flat_heads(cache[h])
             chunks[h].append(acts[keep].to("cpu", dtype))
     return {h: torch.cat(c) for h, c in chunks.items()}
 

@@ -82,9 +82,6 @@ def cmd_features(args) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         progress = tqdm_progress(f"features {variant.label()}")
         if args.rank:
-            if args.rank != "density" and fj.reference_of(variant) is None:
-                raise ValueError(f"--rank {args.rank} compares a variant with its reference: pick --variant pretrained, pruned25, "
-                                 "pruned_best or retrained (dense is the reference).")
             out = fj.ranking(bench, *where, args.rank, args.top, spec, match, progress)
             lost = fj.lost_reference_latents(bench, *where, spec, match) if args.rank == "unmatched" else None
         else:

@@ -80,12 +80,11 @@ def naive_downstream(model, sae, hook_name: str, tokens_NT: torch.Tensor, batch_
 
 
 def evaluate_sae(model, sae, hook_name: str, acts_ND: torch.Tensor, tokens_NT: torch.Tensor | None,
-                 batch_size: int = 16, engine=None) -> dict[str, float]:
+                 batch_size: int = 16) -> dict[str, float]:
     """The core metrics of one SAE at one hook: reconstruction on cached activations, weight geometry,
-    and, when tokens are given, CE/KL spliced in (through ``engine`` when given, else the naive way)."""
+    and, when tokens are given, CE/KL spliced in the naive way (the reference path)."""
     metrics = reconstruction_stats(sae, acts_ND)
     metrics.update(weight_metrics(sae.W_enc, sae.W_dec))
     if tokens_NT is not None:
-        metrics.update(engine.evaluate(hook_name, sae) if engine is not None
-                       else naive_downstream(model, sae, hook_name, tokens_NT, batch_size))
+        metrics.update(naive_downstream(model, sae, hook_name, tokens_NT, batch_size))
     return metrics

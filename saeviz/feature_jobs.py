@@ -27,7 +27,7 @@ from saeviz.features import (
     find_mentions, logit_effects, mention_tokens, summarize, top_token_labels,
 )
 from saeviz.jobs import Progress, report
-from saeviz.specs import DENSE, CompressSpec, site_hook, spec_key
+from saeviz.specs import CompressSpec, site_hook, spec_key
 from saeviz.variants import VariantSpec
 
 # Bumped whenever what the feature tables or change frames hold changes, so stale ones are never read.
@@ -102,7 +102,7 @@ def kept_activations(bench, compress: CompressSpec, variant: VariantSpec, hook: 
     """[n_kept, d] hook activations of the variant's model on the first n_sequences evaluation rows,
     special positions dropped (row-major order); the Workbench caches them, shared by every SAE variant
     on that model and by evaluations on the same rows."""
-    return bench.activations(DENSE if variant.on_dense_model else compress, hook, "eval", n_sequences)
+    return bench.activations(bench.model_compression(compress, variant), hook, "eval", n_sequences)
 
 
 def chunk_rows(keep_NT: torch.Tensor, batch_size: int):
@@ -138,19 +138,16 @@ def compute_tables(bench, compress, site, layer, variant, spec: FeatureSpec, pro
         acc.update(acts_BTF, keep, start)
         report(progress, stop, N, f"features {variant.label()}")
     tables = summarize(acc, tokens, spec)
-    tables.arrays.update(_logits(model, sae, hook, spec.n_logits))
+    tables.arrays.update(_logits(model, sae, site, layer, spec.n_logits))
     _describe(tables, vocabulary(bench, model), spec, acc, concepts)
     return tables
 
 
-def _logits(model, sae, hook: str, k: int) -> dict[str, torch.Tensor]:
+def _logits(model, sae, site: str, layer: int, k: int) -> dict[str, torch.Tensor]:
     """Direct logit effects of every decoder row, through W_O for hook_z and the final norm's scale."""
     W_dec = sae.W_dec.detach().float().cpu()
-    layer = int(hook.split(".")[1]) if hook.startswith("blocks.") else None
-    if hook.endswith("attn.hook_z"):
+    if site == "attn":
         dirs = decoder_in_resid(W_dec, model.blocks[layer].attn.W_O.detach().float().cpu())
-    elif hook.endswith("mlp.hook_post"):
-        dirs = W_dec @ model.blocks[layer].mlp.W_out.detach().float().cpu()
     elif W_dec.shape[1] == model.cfg.d_model:
         dirs = W_dec
     else:
@@ -262,19 +259,23 @@ def compute_changes(bench, compress, site, layer, variant: VariantSpec, spec: Fe
         enc_removed = weight_removed(sae_ref.W_enc.detach().cpu(), sae.W_enc.detach().cpu(), latent_dim=1)
         dec_removed = weight_removed(W_ref, W, latent_dim=0)
     hook, tokens = site_hook(site, layer), _tokens(bench, spec)
-    keep_NT = keep_positions(tokens, special_token_ids(bench.variant_model(compress, variant)))
     flat_ref = kept_activations(bench, compress, ref, hook, tokens.shape[0])
     flat = kept_activations(bench, compress, variant, hook, tokens.shape[0])
     acc = PairedAccumulator(ref_G, sae_ref.cfg.d_sae)
-    for start, stop, lo, hi in chunk_rows(keep_NT, spec.batch_size):
+    step = spec.batch_size * tokens.shape[1]  # rows of about batch_size sequences
+    for lo in range(0, len(flat), step):
+        hi = min(lo + step, len(flat))
         acc.update(encode(sae_ref, flat_ref[lo:hi]), encode(sae, flat[lo:hi]))
-        report(progress, stop, tokens.shape[0], f"changes {ref.label()} -> {variant.label()}")
-    return changes_frame(ref_G, cos_G, acc, int(keep_NT.sum()), enc_removed, dec_removed)
+        report(progress, hi, len(flat), f"changes {ref.label()} -> {variant.label()}")
+    return changes_frame(ref_G, cos_G, acc, len(flat), enc_removed, dec_removed)
 
 
 def ranking(bench, compress, site, layer, variant: VariantSpec, by: str, top: int = 20, spec: FeatureSpec = FeatureSpec(),
             match: MatchSpec = MatchSpec(), progress: Progress | None = None, compute: bool = True) -> pd.DataFrame | None:
     """Latents to look at first (see ``feature_diff.rank_latents``), with their labels."""
+    if by != "density" and reference_of(variant) is None:  # refused before the statistics pass, not after
+        raise SaevizError(f"Ranking by {by} compares with a reference: the dense variant has none. Pick pretrained, "
+                          "a pruned SAE (e.g. pruned25), pruned_best or retrained, or rank by density.")
     tables = feature_tables(bench, compress, site, layer, variant, spec, progress, compute)
     if tables is None:
         return None

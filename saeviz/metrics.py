@@ -123,10 +123,10 @@ class ReconstructionStats:
 def max_cosine_to_others(vectors_FD: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """[F] for each row, its largest cosine similarity with any *other* row (rows of zeros give 0)."""
     unit = torch.nn.functional.normalize(vectors_FD.float(), dim=-1)
-    out = torch.empty(unit.shape[0], dtype=torch.float32)
+    out = torch.empty(unit.shape[0], dtype=torch.float32, device=unit.device)
     for start in range(0, unit.shape[0], chunk):
         sims = unit[start:start + chunk] @ unit.T
-        rows = torch.arange(sims.shape[0])
+        rows = torch.arange(sims.shape[0], device=unit.device)
         sims[rows, rows + start] = float("-inf")
         out[start:start + chunk] = sims.max(-1).values
     return out
@@ -135,8 +135,8 @@ def max_cosine_to_others(vectors_FD: torch.Tensor, chunk: int = 1024) -> torch.T
 def weight_metrics(W_enc_DF: torch.Tensor, W_dec_FD: torch.Tensor) -> dict[str, float]:
     """Mean over latents of the max cosine similarity with any other latent's encoder / decoder direction."""
     return {
-        "average_max_encoder_cosine_sim": float(max_cosine_to_others(W_enc_DF.T.detach().cpu()).mean()),
-        "average_max_decoder_cosine_sim": float(max_cosine_to_others(W_dec_FD.detach().cpu()).mean()),
+        "average_max_encoder_cosine_sim": float(max_cosine_to_others(W_enc_DF.T.detach()).mean()),
+        "average_max_decoder_cosine_sim": float(max_cosine_to_others(W_dec_FD.detach()).mean()),
     }
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from saeviz.activations import keep_positions, layer_of, special_token_ids
+from saeviz.activations import flat_heads, keep_positions, layer_of, special_token_ids
+from saeviz.metrics import ce_loss_score
 
 # Rows of the unembedding processed at once when computing log-sum-exp (bounds the logits in memory).
 LSE_CHUNK_TOKENS = 2048
@@ -46,7 +47,7 @@ def splice_hook(sae, keep_BT: torch.Tensor | None, x_hat_KD: torch.Tensor | None
     exactly what the splice would compute)."""
 
     def hook(act, hook):
-        flat = act.flatten(-2) if act.dim() == 4 else act
+        flat = flat_heads(act)
         if x_hat_KD is not None:
             new = flat.clone()
             new[keep_BT.to(flat.device)] = x_hat_KD.to(flat.device, flat.dtype)
@@ -91,13 +92,18 @@ def next_token_terms(h_BTD: torch.Tensor, tokens_BT: torch.Tensor, W_U_DV: torch
     return ce_BP, neg_entropy_BP - cross_BP
 
 
+def engine_applies(model) -> bool:
+    """Whether the engine's shortcut holds: soft-capped logits (Gemma-2) are not linear in the final
+    residual, so KL through p @ W_U.T does not hold for them and the naive path must run instead."""
+    return not (getattr(model.cfg, "output_logits_soft_cap", 0) or 0) > 0
+
+
 class SpliceEngine:
     """Clean-run cache for one model on one token set; evaluate any SAE at any hook against it."""
 
     def __init__(self, model, tokens_NT: torch.Tensor, batch_size: int = 16):
-        if getattr(model.cfg, "output_logits_soft_cap", 0) and model.cfg.output_logits_soft_cap > 0:
-            # soft-capped logits (Gemma-2) are not linear in h: the p @ W_U.T shortcut does not hold
-            raise NotImplementedError("logit soft-capping: use saeviz.evaluate.downstream_metrics for this model")
+        if not engine_applies(model):
+            raise NotImplementedError("logit soft-capping: use saeviz.evaluate.naive_downstream for this model")
         self.model, self.batch_size, self.tokens_NT = model, batch_size, tokens_NT
         self.special = special_token_ids(model)
         self._batches: list[_CleanBatch] | None = None
@@ -198,7 +204,7 @@ def downstream_scores(ce_clean: float, ce_sae: float, ce_zero: float, kl_sae: fl
     nan = float("nan")
     return {
         "ce_loss_without_sae": ce_clean, "ce_loss_with_sae": ce_sae, "ce_loss_with_ablation": ce_zero,
-        "ce_loss_score": (ce_zero - ce_sae) / (ce_zero - ce_clean) if ce_zero != ce_clean else nan,
+        "ce_loss_score": ce_loss_score(ce_clean, ce_sae, ce_zero),
         "kl_div_with_sae": kl_sae, "kl_div_with_ablation": kl_zero,
         "kl_div_score": (kl_zero - kl_sae) / kl_zero if kl_zero else nan,
     }

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from saeviz.specs import DEFAULT_SAE_SWEEP, BestRule, SaePruneSpec, TrainSpec, _check_fraction, _help
 
 VARIANT_KINDS = ("dense", "pretrained", "pruned", "pruned_best", "retrained")
-# the paper's four columns (Table 1 and the RAVEL / absorption tables), in its order
-PAPER_VARIANTS = ("pretrained", "pruned25", "pruned50", "retrained")
 
 
 @dataclass(frozen=True)

@@ -129,3 +129,23 @@ def test_precomputed_reconstructions_give_the_same_splice(tiny_model, tiny_token
     assert engine.evaluate(hook, sae, x_hat) == pytest.approx(engine.evaluate(hook, sae), rel=1e-5)
     with pytest.raises(ValueError, match="ordinary positions"):
         engine.evaluate(hook, sae, x_hat[:-1])
+
+
+def test_a_soft_capped_model_gets_core_downstream_metrics_the_naive_way(tiny_model, tiny_tokens, make_sae):
+    from saeviz.activations import collect_activations
+    from saeviz.evals.base import EvalInputs
+    from saeviz.evals.core import run_core
+    from saeviz.specs import EvalSpec
+
+    hook = "blocks.0.hook_resid_post"
+    sae = make_sae("topk", 32, 64, hook)
+    tiny_model.cfg.output_logits_soft_cap = 2.0  # Gemma-2 caps its logits: the engine's shortcut does not hold
+    with pytest.raises(NotImplementedError, match="naive_downstream"):
+        SpliceEngine(tiny_model, tiny_tokens)
+    inputs = EvalInputs(model=tiny_model, sae=sae, hook=hook, site="resid", layer=0, tokens=lambda split: tiny_tokens,
+                        acts=lambda split, n: collect_activations(tiny_model, hook, tiny_tokens[:n]),
+                        engine=lambda n, batch: pytest.fail("the splice engine was asked for"))
+    got = run_core(inputs, EvalSpec(n_sequences=8, batch_size=4)).set_index("metric")["value"]
+    naive = naive_downstream(tiny_model, sae, hook, tiny_tokens[:8], batch_size=4)
+    assert got["ce_loss_with_sae"] == pytest.approx(naive["ce_loss_with_sae"])
+    assert got["kl_div_with_sae"] == pytest.approx(naive["kl_div_with_sae"]) and naive["kl_div_with_sae"] > 0

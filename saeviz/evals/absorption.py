@@ -176,9 +176,8 @@ def probe_f1(scores_NC: torch.Tensor, y_N: torch.Tensor) -> torch.Tensor:
                          for i in range(26)])
 
 
-def _probe_data(inputs: EvalInputs, spec: AbsorptionSpec) -> dict[str, torch.Tensor]:
+def _probe_data(inputs: EvalInputs, spec: AbsorptionSpec, train: list[str], test: list[str]) -> dict[str, torch.Tensor]:
     def compute():
-        _, train, test = _words(inputs.model, spec)
         out = {}
         with P.seeded(spec.seed):
             for i, (split, words) in enumerate((("train", train), ("test", test))):
@@ -298,8 +297,8 @@ def run_absorption(inputs: EvalInputs, spec: AbsorptionSpec) -> pd.DataFrame:
     used (NaN when fewer than min_letters pass: evaluable 0, as sae_bench then reports nothing), n_letters and
     n_words they rest on, n_letters_probe_ok, probe_mean_f1 (26 letters), n_vocab. Items 'a'..'z': probe_f1,
     and when evaluable absorption_fraction, full_absorption_rate, num_split_features, n_words."""
-    data = _probe_data(inputs, spec)
     words, train, test = _words(inputs.model, spec)
+    data = _probe_data(inputs, spec, train, test)
     f1 = {c: float(v) for c, v in zip(LETTERS, data["f1"])}
     passing = sum(v > spec.min_probe_f1 for v in f1.values())
     head = {"evaluable": float(passing >= spec.min_letters), "n_letters_probe_ok": passing,

@@ -75,6 +75,11 @@ def rows(values: dict[str, float] | None = None, item: str = "", **named: float)
                         columns=ROW_COLUMNS)
 
 
+def mean_over(results: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of each key over several runs' scalar results (e.g. over class pairs or seeds)."""
+    return {key: sum(r[key] for r in results) / len(results) for key in results[0]}
+
+
 def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True)[ROW_COLUMNS] if frames else pd.DataFrame(columns=ROW_COLUMNS)

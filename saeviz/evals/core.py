@@ -29,15 +29,23 @@ def run_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
     metrics, x_hat = reconstruction_stats(inputs.sae, acts, keep_x_hat=True)
     metrics.update(weight_metrics(inputs.sae.W_enc, inputs.sae.W_dec))
     if spec.downstream:
-        if inputs.engine is not None:
-            engine = inputs.engine(spec.n_sequences, spec.batch_size)
-        else:
-            from saeviz.splice import SpliceEngine
-
-            engine = SpliceEngine(inputs.model, inputs.tokens("eval")[: spec.n_sequences], spec.batch_size)
-        # the cached activations are the clean ones the splice would see: reuse their reconstructions
-        metrics.update(engine.evaluate(inputs.hook, inputs.sae, x_hat))
+        metrics.update(_downstream(inputs, spec, x_hat))
     return rows(metrics)
+
+
+def _downstream(inputs: EvalInputs, spec: EvalSpec, x_hat) -> dict[str, float]:
+    from saeviz.evaluate import naive_downstream
+    from saeviz.splice import SpliceEngine, engine_applies
+
+    tokens = inputs.tokens("eval")[: spec.n_sequences]
+    if not engine_applies(inputs.model):
+        return naive_downstream(inputs.model, inputs.sae, inputs.hook, tokens, spec.batch_size)
+    if inputs.engine is not None:
+        engine = inputs.engine(spec.n_sequences, spec.batch_size)
+    else:
+        engine = SpliceEngine(inputs.model, tokens, spec.batch_size)
+    # the cached activations are the clean ones the splice would see: reuse their reconstructions
+    return engine.evaluate(inputs.hook, inputs.sae, x_hat)
 
 
 EVALUATION = Evaluation(

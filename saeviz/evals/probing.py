@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from saeviz.errors import SaevizError
-from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
+from saeviz.evals.base import EvalInputs, Evaluation, concat, mean_over, rows
 from saeviz.evals.toy_datasets import DEFAULT_CLASSES, class_texts
 from saeviz.specs import _help
 
@@ -298,7 +298,7 @@ def run_probing(inputs: EvalInputs, spec: ProbingSpec) -> pd.DataFrame:
     for i, dataset in enumerate(sources):
         inputs.progress(i, len(sources), f"sparse probing: {dataset or 'toy-world professions'}")
         results.append(_dataset_results(inputs, spec, dataset))
-    mean = {key: sum(r[key] for r in results) / len(results) for key in results[0]}
+    mean = mean_over(results)
     frames = [rows(llm_test_accuracy=mean["llm"], sae_test_accuracy=mean["sae"])] if spec.full_probes else []
     frames += [rows(item=f"k={k}", llm_top_k_test_accuracy=mean[f"llm_top_{k}"],
                     sae_top_k_test_accuracy=mean[f"sae_top_{k}"]) for k in spec.k_values]

@@ -24,21 +24,19 @@ import json
 import random
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
 
+from saeviz.activations import flat_heads, layer_of
 from saeviz.errors import SaevizError
 from saeviz.evals import ravel_data as D
 from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
+from saeviz.specs import _help
 
 DEFAULT_ATTRIBUTES = ("city.country", "city.continent", "city.language",
                       "person.field", "person.country", "person.gender")
-
-
-def _help(text: str, **kwargs):
-    return field(metadata={"help": text}, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def interchange_hook(sae, rows_M: torch.Tensor, pos_M: torch.Tensor, z_source_MF
     hook_z's [batch, pos, heads, d_head] is flattened for the SAE and restored."""
 
     def hook(act, hook=None):
-        flat = act.flatten(-2) if act.dim() == 4 else act
+        flat = flat_heads(act)
         idx = (rows_M.to(flat.device), pos_M.to(flat.device))
         new = interchange_BD(sae, flat[idx], z_source_MF, mask_F)
         return flat.index_put(idx, new).reshape(act.shape)
@@ -182,13 +180,13 @@ def candidate_scores(model, prompts: list[tuple[int, ...]], cands: D.Candidates,
 
 def entity_activations(model, hook_name: str, prompts: list[D.FactPrompt], batch_size: int) -> torch.Tensor:
     """[prompts, d_in] clean activations at `hook_name` on each prompt's last entity token (flat heads)."""
-    m = re.match(r"blocks\.(\d+)\.", hook_name)
-    stop = int(m.group(1)) + 1 if m else None  # no layer after the hook's matters
+    layer = layer_of(hook_name)
+    stop = None if layer is None else layer + 1  # no layer after the hook's matters
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].tokens))
     out, got = None, {}
 
     def grab(act, hook):
-        got["act"] = act.flatten(-2) if act.dim() == 4 else act
+        got["act"] = flat_heads(act)
 
     for a in range(0, len(order), batch_size):
         idx = order[a : a + batch_size]

@@ -35,7 +35,7 @@ import torch
 
 from saeviz.errors import SaevizError
 from saeviz.evals import probing as P
-from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
+from saeviz.evals.base import EvalInputs, Evaluation, concat, mean_over, rows
 from saeviz.evals.toy_datasets import DEFAULT_CLASSES, DEFAULT_SCR_PAIRS, scr_texts
 from saeviz.specs import _help
 
@@ -313,7 +313,7 @@ def run_scr(inputs: EvalInputs, spec: ScrSpec) -> pd.DataFrame:
         inputs.progress(i, len(jobs), f"SCR: {pair[0]} / {pair[1]}")
         results.append(_scr_pair(inputs, spec, pair, dataset))
     inputs.progress(len(jobs), len(jobs), "SCR: done")
-    mean = {key: sum(r[key] for r in results) / len(results) for key in results[0]}
+    mean = mean_over(results)
     frames = [rows(n_pairs=len(jobs), biased_probe_profession_accuracy=mean["biased_probe_profession_accuracy"],
                    biased_probe_gender_accuracy=mean["biased_probe_gender_accuracy"])]
     frames += [rows(item=f"k={n}", **{f"scr_{m}": mean[f"scr_{m}_threshold_{n}"] for m in ("dir1", "dir2", "metric")})
@@ -353,7 +353,7 @@ def run_tpp(inputs: EvalInputs, spec: TppSpec) -> pd.DataFrame:
         inputs.progress(i, len(sources), f"TPP: {dataset or 'toy-world professions'}")
         results.append(_tpp_dataset(inputs, spec, dataset))
     inputs.progress(len(sources), len(sources), "TPP: done")
-    mean = {key: sum(r[key] for r in results) / len(results) for key in results[0]}
+    mean = mean_over(results)
     n_classes = len(P.class_names(spec, sources[0]))
     parts = {"total": "total_metric", "intended": "intended_diff_only", "unintended": "unintended_diff_only"}
     frames = [rows(llm_test_accuracy=mean["llm_test_accuracy"], n_classes=n_classes)]
