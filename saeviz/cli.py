@@ -111,11 +111,9 @@ def _check_cache_dir(args) -> None:
     """Commands that write to the cache find out it is unusable before any work, not after it."""
     if not hasattr(args, "cache_dir"):
         return
-    from saeviz.safe_paths import ensure_writable_dir
-    from saeviz.store import cache_dir
+    from saeviz.store import Store
 
-    ensure_writable_dir(args.cache_dir or cache_dir(), "The cache folder",
-                        "point --cache-dir (or SAEVIZ_CACHE_DIR) at a folder you can write to")
+    Store(args.cache_dir).ensure_writable()
 
 
 def _os_error_sentence(exc: OSError) -> str:

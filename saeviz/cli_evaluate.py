@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import pandas as pd
@@ -67,10 +66,6 @@ def cmd_evaluate(args) -> int:
             print(f"\n[{name}]")
             print(part.drop(columns="eval").round(4).to_string(index=False))
     return 0
-
-
-def rows_as_json(rows: pd.DataFrame) -> list[dict]:
-    return json.loads(rows.to_json(orient="records"))
 
 
 def add_report_command(sub) -> None:

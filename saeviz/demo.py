@@ -190,11 +190,12 @@ def load_into_store(store, root: Path | None = None, runs: bool = True) -> dict[
     rows = frame("metrics", root)
     have = set(store.metrics_for_runs(list(rows["run_key"].unique()))["run_key"])
     info_cols = ["run_key", "model", "compression", "site", "layer", "variant", "sae_sparsity", "eval"]
-    for _, run in rows[~rows["run_key"].isin(have)].groupby("run_key", sort=False):
-        info = {c: (None if pd.isna(run[c].iloc[0]) else run[c].iloc[0]) for c in info_cols}
-        info["layer"] = None if info["layer"] is None else int(info["layer"])
-        store.put_metrics(info, rows=run[["item", "metric", "value"]])
-        added["runs"] += 1
+    with store.batch():  # a few hundred runs: one transaction, not one database open each
+        for _, run in rows[~rows["run_key"].isin(have)].groupby("run_key", sort=False):
+            info = {c: (None if pd.isna(run[c].iloc[0]) else run[c].iloc[0]) for c in info_cols}
+            info["layer"] = None if info["layer"] is None else int(info["layer"])
+            store.put_metrics(info, rows=run[["item", "metric", "value"]])
+            added["runs"] += 1
     return added
 
 

@@ -135,7 +135,7 @@ class Workbench:
         if "ce_loss" not in cached:
             with models_busy():
                 ce = ce_loss(self.compressed(compress), self.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
-            self.store.put_metrics(self._run(run_key, compress, None, None, "model", None), {"ce_loss": ce})
+            self.store.put_metrics(self.run_info(compress, None, None, "model", None, run_key, "model"), {"ce_loss": ce})
             cached = {"ce_loss": ce}
         return cached["ce_loss"]
 
@@ -252,7 +252,7 @@ class Workbench:
 
     def variant_sae(self, compress: CompressSpec, site: str, layer: int, variant: VariantSpec, progress: Progress | None = None):
         """The SAE of a variant (pruned_best is resolved through the cached sweep of its sparsities)."""
-        if variant.kind in ("dense", "pretrained") or (variant.kind == "pruned" and variant.sae_sparsity == 0):
+        if variant.kind in ("dense", "pretrained"):
             return self.pretrained_sae(site, layer)
         if variant.kind == "pruned":
             return self.pruned_sae(compress, site, layer, variant.prune_spec())
@@ -283,9 +283,6 @@ class Workbench:
                  eval_name: str = "core") -> dict:
         return {"run_key": run_key, "model": self.model_spec.name, "compression": compress.label(), "site": site,
                 "layer": layer, "variant": variant, "sae_sparsity": sae_sparsity, "eval": eval_name}
-
-    def _run(self, run_key, compress, site, layer, variant, sae_sparsity) -> dict:
-        return self.run_info(compress, site, layer, variant, sae_sparsity, run_key, eval_name="model")
 
 
 def hook_width(cfg, hook: str) -> int:

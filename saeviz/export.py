@@ -26,10 +26,6 @@ FIGURE_FORMATS = ("png", "svg", "pdf", "html")
 TABLE_FORMATS = ("csv", "parquet")
 MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf", "html": "text/html",
         "csv": "text/csv", "parquet": "application/vnd.apache.parquet", "zip": "application/zip", "json": "application/json"}
-TABLE_WRITERS = {
-    ".csv": lambda df, path: df.to_csv(path, index=False),
-    ".parquet": lambda df, path: df.to_parquet(path, index=False),
-}
 _KALEIDO_LOCK = threading.Lock()
 _KALEIDO_STARTED = False
 
@@ -40,11 +36,11 @@ class ExportError(SaevizError):
 
 def export_table(df: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
-    writer = TABLE_WRITERS.get(path.suffix.lower())
-    if writer is None:
-        raise ValueError(f"Cannot export a table to {path.name!r}: use a {' or '.join(TABLE_WRITERS)} file name.")
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"Cannot export a table to {path.name!r}: use a {' or '.join('.' + f for f in TABLE_FORMATS)} file name.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer(df, path)
+    path.write_bytes(table_bytes(df, fmt))
     return path
 
 

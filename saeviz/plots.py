@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from saeviz.variants import variant_label
+
 SITE_ORDER = ["attn", "mlp", "resid"]
 SITE_LABELS = {"attn": "attention (hook_z)", "mlp": "MLP out", "resid": "residual post"}
 
@@ -137,14 +139,6 @@ VARIANT_COLORS = {"dense": "#7f7f7f", "pretrained": "#1f77b4", "pruned25": "#2ca
                   "pruned_best": "#9467bd", "retrained": "#d62728"}
 COMPRESSION_DASHES = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
 COMPRESSION_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star"]
-
-
-def variant_label(kind: str, sae_sparsity: float | None) -> str:
-    """'pruned' rows carry their sparsity in the label (pruned25), the others are their kind."""
-    if kind == "pruned" and sae_sparsity is not None and sae_sparsity == sae_sparsity:
-        pct = sae_sparsity * 100
-        return f"pruned{pct:.0f}" if abs(pct - round(pct)) < 1e-9 else f"pruned{pct:g}"
-    return kind
 
 
 def variant_color(label: str, index: int = 0) -> str:

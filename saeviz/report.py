@@ -13,7 +13,7 @@ import pandas as pd
 
 from saeviz.jobs import Progress, report
 from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help, middle_layer
-from saeviz.variants import VariantSpec, paper_variants
+from saeviz.variants import VariantSpec, paper_variants, variant_label
 
 FIGURE_SPARSITIES = (0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 
@@ -84,7 +84,7 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
             done += 1
     report(progress, total, total, "done")
     rows = pd.concat(frames, ignore_index=True)
-    rows["column"] = [VariantSpec("pruned", s).label() if v == "pruned" else v for v, s in zip(rows["variant"], rows["sae_sparsity"])]
+    rows["column"] = [variant_label(v, s) for v, s in zip(rows["variant"], rows["sae_sparsity"])]
     return ReportData(spec, layer, bench.model_spec.name, rows, time.perf_counter() - start)
 
 
@@ -95,17 +95,17 @@ def specs_json(data: ReportData) -> str:
 
 def write(data: ReportData, out: Path) -> dict[str, Path]:
     """report.md, report.html (self-contained), rows.csv and specs.json under ``out``."""
-    from saeviz.report_render import render_html, render_markdown
+    from saeviz.report_render import figure1, render_html, render_markdown
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "report.md", "html": out / "report.html", "rows": out / "rows.csv", "specs": out / "specs.json"}
+    fig = figure1(data.rows, data.layer)
     paths["markdown"].write_text(render_markdown(data))
-    paths["html"].write_text(render_html(data))
+    paths["html"].write_text(render_html(data, fig))
     try:  # a picture of Figure 1 for Markdown viewers; needs a local chromium (Kaleido), else only the HTML has it
         from saeviz.export import export_figure
-        from saeviz.report_render import figure1
 
-        paths["figure1"] = export_figure(figure1(data.rows, data.layer), out / "figure1.png")
+        paths["figure1"] = export_figure(fig, out / "figure1.png")
     except Exception as exc:  # no chromium: the report itself is complete without the PNG
         print(f"note: figure1.png not written ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
     data.rows.to_csv(paths["rows"], index=False)

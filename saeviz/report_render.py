@@ -93,20 +93,17 @@ def figure1(rows: pd.DataFrame, layer: int) -> go.Figure:
     return fig
 
 
-def _sections(data) -> list[tuple[str, str]]:
-    """(title, markdown body) for every table of the report."""
+def _sections(data) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(title, note, [(site label, markdown table)]) for every table of the report."""
     rows, spec = data.rows, data.spec
-    out = []
-    body = ""
-    for site in spec.sites:
-        body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"]))
-    out.append(("Table 1: core metrics (saeviz definitions)", body))
+    core = [(SITE_LABELS[site], markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"])))
+            for site in spec.sites]
+    out = [("Table 1: core metrics (saeviz definitions)", "", core)]
     for name in spec.evals:
-        body = f"\n{NOTES[name]}\n" if name in NOTES else ""
-        for site in spec.deep_sites:
-            wide = table(rows[(rows["item"] == "") | (name not in SCALAR_ONLY)], name, site, REPORT_METRICS.get(name))
-            body += f"\n**{SITE_LABELS[site]}**\n\n" + markdown_table(wide)
-        out.append((SECTIONS.get(name, name), body))
+        shown = rows[(rows["item"] == "") | (name not in SCALAR_ONLY)]
+        tables = [(SITE_LABELS[site], markdown_table(table(shown, name, site, REPORT_METRICS.get(name))))
+                  for site in spec.deep_sites]
+        out.append((SECTIONS.get(name, name), NOTES.get(name, ""), tables))
     return out
 
 
@@ -133,8 +130,9 @@ def _intro(data) -> str:
 def render_markdown(data) -> str:
     parts = [f"# Reproduction report: {data.spec.compression.label()}\n", _intro(data), "## The paper's claims on this model\n",
              _claims_md(data)]
-    for title, body in _sections(data):
-        parts.append(f"## {title}\n{body}")
+    for title, note, tables in _sections(data):
+        parts.append(f"## {title}\n" + (f"\n{note}\n" if note else "")
+                     + "".join(f"\n**{label}**\n\n{md}" for label, md in tables))
     parts.append("## Figure 1\n![Figure 1](figure1.png)\n\nCE with the SAE spliced in against SAE sparsity, 25%-99%, one "
                  "panel per site, with the Pretrained and Trained SAEs (and the dense model's) at their measured values "
                  "(the paper's plotting notebook drew 'Trained' at the pruned minimum + 0.1); interactive in `report.html`.\n")
@@ -159,17 +157,13 @@ def _md_table_to_html(md: str) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def render_html(data) -> str:
-    fig = figure1(data.rows, data.layer)
+def render_html(data, fig=None) -> str:
+    """The report as one self-contained HTML page (``fig``: Figure 1 when the caller has built it already)."""
+    fig = fig if fig is not None else figure1(data.rows, data.layer)
     blocks = []
-    for title, body in _sections(data):
-        chunks = body.split("\n**")
-        inner = ""
-        for chunk in chunks:
-            if not chunk.strip():
-                continue
-            name, _, rest = chunk.partition("**")
-            inner += f"<h3>{html.escape(name.strip('* '))}</h3>{_md_table_to_html(rest)}"
+    for title, note, tables in _sections(data):
+        inner = (f"<p>{html.escape(note)}</p>" if note else "") + "".join(
+            f"<h3>{html.escape(label)}</h3>{_md_table_to_html(md)}" for label, md in tables)
         blocks.append(f"<h2>{html.escape(title)}</h2>{inner}")
     claims_html = "".join(f"<li>{html.escape(line[2:])}</li>" for line in _claims_md(data).splitlines())
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"

@@ -305,13 +305,16 @@ class Store:
 
     def _ensure_current(self) -> None:
         """Migrate a cache written by an older saeviz before the first read (reads cannot migrate)."""
-        if self._checked:
+        if self._checked or _file_identity(self.db_path) in _SCHEMA_CURRENT:
+            self._checked = True  # this process has seen the file current: no connection needed
             return
         with self._connect(write=False) as con:
             old = con is not None and _schema_version(con) < SCHEMA_VERSION
         if old:
             with self._connect(write=True):
                 pass
+        elif (identity := _file_identity(self.db_path)) is not None:
+            _SCHEMA_CURRENT.add(identity)
         self._checked = True
 
     def _query(self, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -386,8 +389,8 @@ class Store:
     # --- compression reports and timings ------------------------------------------------------
     def put_compress_stats(self, rows: list[dict]) -> None:
         cols = ["compress_key", "model", "compression", "layer", "matrix", "sparsity", "quant_error"]
-        with self._connect(write=True) as con:
-            _insert_rows(con, "compress_stats", cols, [[r.get(c) for c in cols] for r in rows], key=["compress_key", "layer", "matrix"])
+        values = [[r.get(c) for c in cols] for r in rows]
+        self._write(lambda con: _insert_rows(con, "compress_stats", cols, values, key=["compress_key", "layer", "matrix"]))
 
     def compress_stats(self, compress_key: str) -> pd.DataFrame:
         return self._query("SELECT * FROM compress_stats WHERE compress_key = ? ORDER BY layer, matrix", [compress_key])

@@ -51,10 +51,6 @@ def select_pruned_best(losses: dict[float, float], retrained_loss: float | None,
     return min(eligible, key=eligible.get), False
 
 
-def _unit_steps(spec: SweepSpec) -> int:
-    return 3 + len(spec.sae_sparsities) + (1 if spec.retrain else 0)
-
-
 def unit_variants(spec: SweepSpec) -> list[VariantSpec]:
     """The variants of one (site, layer) in the order they are computed (PrunedBest last: it reads the rest)."""
     variants = [VariantSpec("dense"), VariantSpec("pretrained")]
@@ -85,7 +81,7 @@ def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = Non
     """Compute (or read from the cache) every variant of every unit; returns their metric rows."""
     layers = spec.layers or tuple(range(bench.base_model.cfg.n_layers))
     units = [(site, layer) for layer in layers for site in spec.sites]
-    total = len(units) * _unit_steps(spec) + 2
+    total = len(units) * (len(unit_variants(spec)) + 1) + 2  # a tick per variant and one per finished unit, two model CEs
     done, first_run = 0, len(bench.run_keys)
 
     def tick(message: str) -> None:

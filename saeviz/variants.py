@@ -84,6 +84,13 @@ class VariantSpec:
         return (self.kind,)
 
 
+def variant_label(kind: str, sae_sparsity: float | None) -> str:
+    """The label of a result row: 'pruned' rows carry their sparsity (pruned25), the others are their kind."""
+    if kind == "pruned" and sae_sparsity is not None and sae_sparsity == sae_sparsity:  # not NaN
+        return VariantSpec("pruned", float(sae_sparsity)).label()
+    return kind
+
+
 def paper_variants(train: TrainSpec | None = None, method: str = "wanda") -> list[VariantSpec]:
     """Pretrained, Pruned25, Pruned50 and Trained: the paper's four columns."""
     return [VariantSpec("pretrained"), VariantSpec("pruned", 0.25, method), VariantSpec("pruned", 0.5, method),

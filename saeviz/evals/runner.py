@@ -13,7 +13,7 @@ from saeviz.evals.base import ROW_COLUMNS, EvalInputs
 from saeviz.exclusive import models_busy
 from saeviz.jobs import Progress, report
 from saeviz.specs import CompressSpec, EvalSpec, site_hook, spec_key
-from saeviz.variants import VariantSpec
+from saeviz.variants import VariantSpec, variant_label
 
 FLUSH_AFTER_S = 5.0
 LABEL_COLUMNS = ["model", "compression", "site", "layer", "variant", "sae_sparsity", "eval"]
@@ -162,7 +162,7 @@ def wide(rows: pd.DataFrame, item: str | None = "") -> pd.DataFrame:
     """Tidy rows -> one row per (eval, item, metric), one column per variant label (pruned25, ...)."""
     if item is not None:
         rows = rows[rows["item"] == item]
-    label = rows.apply(lambda r: VariantSpec("pruned", r["sae_sparsity"]).label() if r["variant"] == "pruned" else r["variant"], axis=1)
+    label = [variant_label(v, s) for v, s in zip(rows["variant"], rows["sae_sparsity"])]
     table = rows.assign(column=label).pivot_table(index=["eval", "item", "metric"], columns="column", values="value",
                                                   aggfunc="first", sort=False)
     table.columns.name = None
