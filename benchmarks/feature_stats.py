@@ -48,6 +48,11 @@ def page_render_seconds(params: dict, n_latents: int) -> tuple[float, list[float
     return first, runs
 
 
+def format_figure(name: str, value) -> str:
+    """Seconds as seconds; the load average (and counts) as they are."""
+    return f"{value:.3f} s" if isinstance(value, float) and name != "load average" else str(value)
+
+
 def measure(short: bool = False, site: str = "resid", layer: int = 3, variant: str = "pretrained",
             compression: str = "wanda-50%", n_latents: int = 20, page: bool = True, cache: Path | None = None) -> dict:
     """Seconds of every step (see the module docstring) in a fresh cache folder; short: 8 sequences,
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     got = measure(args.short, args.site, args.layer, args.variant, args.compression, args.latents, cache=args.cache_dir)
     print(f"{args.site} layer {args.layer if not args.short else 1}, {args.variant} SAE on {args.compression}:")
     for name, value in got.items():
-        print(f"  {name:<48s} {value:.3f} s" if isinstance(value, float) and name != "load average" else f"  {name:<48s} {value}")
+        print(f"  {name:<48s} {format_figure(name, value)}")
     return 0
 
 

@@ -21,13 +21,13 @@ AGREEMENT_METRICS = ("mse", "explained_variance", "cossim", "l0", "ce_loss_with_
                      "ce_loss_with_ablation", "kl_div_with_sae", "ce_loss_score", "kl_div_score")
 
 
-def fresh_bench(model=None, tokens=None):
+def fresh_bench(model=None):
     """A Workbench on the embedded default with an empty cache (in a temp folder that lives with the process)."""
     from saeviz.experiment import Workbench
     from saeviz.store import Store
 
     root = Path(tempfile.mkdtemp(prefix="saeviz-bench-"))
-    return Workbench(ModelSpec(), Store(root), model=model, tokens=tokens)
+    return Workbench(ModelSpec(), Store(root), model=model)
 
 
 def slider_latency(bench, comp: CompressSpec, site: str, layer: int, eval_spec: EvalSpec,

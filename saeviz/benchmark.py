@@ -20,9 +20,9 @@ from saeviz.specs import SITES, CompressSpec, EvalSpec
 
 PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "features")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
-            naive_units=None, train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=16,
+            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=16,
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40)
-SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, naive_units=None, train_tokens=32_768,
+SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
              checkpoints=4, wanda_calib=8, gpt2_calib=2, token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10)
 
 
@@ -116,13 +116,12 @@ def run_features(sz, comp) -> dict:
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ lives beside the package
-    from benchmarks.feature_stats import measure
+    from benchmarks.feature_stats import format_figure, measure
 
     got = measure(short=sz is SHORT)
     print("feature statistics (all latents of one SAE) and opening one latent")
     for name, value in got.items():
-        timed = isinstance(value, float) and "load" not in name
-        _line(name, f"{value:.3f} s" if timed else (f"{value:.2f}" if isinstance(value, float) else str(value)))
+        _line(name, format_figure(name, value))
     return got
 
 

@@ -8,16 +8,15 @@ import re
 import sys
 from pathlib import Path
 
-from saeviz.specs import EMBEDDED, SITE_HOOKS, SaeSpec
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITE_HOOKS, SaeSpec
 
-EMBEDDED_TEMPLATE = "embedded/{site}/layer_{layer}"
 # the parser is built for every command: these mirror feature_diff.RANKINGS / MATCH_METHODS (a test checks)
 # so that building it does not import torch (2.5 s)
 RANKINGS = ("most_changed", "dead", "unmatched", "density")
 MATCH_METHODS = ("hungarian", "mutual")
 
 
-def parse_sae_ref(text: str, template: str = EMBEDDED_TEMPLATE) -> tuple[str, int, str]:
+def parse_sae_ref(text: str, template: str = EMBEDDED_SAE_TEMPLATE) -> tuple[str, int, str]:
     """(site, layer, SAE template) from 'embedded/resid/layer_3', 'resid/3' (with ``template``), a sae_lens
     RELEASE/SAE_ID naming its hook (blocks.8.hook_resid_post), or an SAE folder whose cfg.json names it."""
     m = re.fullmatch(r"(attn|mlp|resid)[/:](?:layer_)?(\d+)", text.strip())
@@ -26,7 +25,7 @@ def parse_sae_ref(text: str, template: str = EMBEDDED_TEMPLATE) -> tuple[str, in
     spec = SaeSpec.parse(text)
     if spec.release == EMBEDDED:
         site, layer = spec.embedded_site_layer()
-        return site, layer, EMBEDDED_TEMPLATE
+        return site, layer, EMBEDDED_SAE_TEMPLATE
     hook = spec.sae_id or ""
     if spec.is_local_dir and (Path(spec.release) / "cfg.json").is_file():
         cfg = json.loads((Path(spec.release) / "cfg.json").read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from saeviz.specs import (
-    DEFAULT_SAE_SWEEP, PRUNABLE_MATRICES, SITES, BestRule, CompressSpec, EvalSpec, ModelSpec, TrainSpec, spec_help,
+    DEFAULT_SAE_SWEEP, EMBEDDED_SAE_TEMPLATE, PRUNABLE_MATRICES, SITES, BestRule, CompressSpec, EvalSpec, ModelSpec, TrainSpec, spec_help,
 )
 
 
@@ -37,7 +37,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", default="embedded", help=spec_help(ModelSpec, "name"))
     g.add_argument("--device", default="auto", help=spec_help(ModelSpec, "device"))
     g.add_argument("--tokens", default="embedded", help="Token sets: 'embedded' or a folder with calibration/eval/train.safetensors.")
-    g.add_argument("--sae-template", default="embedded/{site}/layer_{layer}",
+    g.add_argument("--sae-template", default=EMBEDDED_SAE_TEMPLATE,
                    help="Pretrained SAE per site and layer, e.g. 'gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post'.")
     g.add_argument("--cache-dir", default=None, help="Cache folder (default: $SAEVIZ_CACHE_DIR or ./cache).")
 

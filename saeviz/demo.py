@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, _help, middle_layer
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, _help, middle_layer
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
 
@@ -82,6 +82,12 @@ def settings(root: Path | None = None) -> DemoSettings | None:
     root = root or demo_dir()
     m = manifest(root)
     return settings_from_json(m["settings"]) if m else None
+
+
+def retrain_spec(root: Path | None = None) -> TrainSpec:
+    """The retraining of the shipped results (so that pages ask for what is shipped), else the default one."""
+    cfg = settings(root)
+    return TrainSpec(training_tokens=cfg.retrain_tokens) if cfg and cfg.retrain_tokens else TrainSpec()
 
 
 def is_current(root: Path | None = None) -> bool:
@@ -230,7 +236,7 @@ def build_demo_data(bench, cfg: DemoSettings, out: Path, progress=None) -> dict:
     from saeviz.evals.runner import evaluate, evaluate_suite
     from saeviz.experiment import RESULTS_VERSION
     from saeviz.info import default_sae_specs, load_summary
-    from saeviz.specs import DENSE, CompressSpec, EvalSpec, TrainSpec
+    from saeviz.specs import DENSE, CompressSpec, EvalSpec
     from saeviz.sweep import SweepSpec, run_sweep
     from saeviz.variants import paper_variants
 

@@ -21,7 +21,7 @@ from saeviz.exclusive import exclusive, models_busy
 from saeviz.jobs import Progress
 from saeviz.resources import ensure_fits, estimate_activation_cache_bytes, fits
 from saeviz.sae_prune import apply_sae_masks, prune_sae
-from saeviz.specs import DENSE, EMBEDDED, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
+from saeviz.specs import DENSE, EMBEDDED, EMBEDDED_SAE_TEMPLATE, CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook, spec_key
 from saeviz.store import Store
 from saeviz.variants import VariantSpec
 
@@ -35,7 +35,6 @@ def combine_keys(*parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"
 
 
 class Workbench:

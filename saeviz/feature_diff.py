@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 from saeviz.specs import _help
 
@@ -41,9 +42,7 @@ class MatchSpec:
 
 def decoder_cosine(W_a_FD: torch.Tensor, W_b_GD: torch.Tensor) -> torch.Tensor:
     """[F, G] cosine between decoder rows; a zero row (a latent pruned away) has cosine 0 with everything."""
-    a = W_a_FD.float() / W_a_FD.float().norm(dim=1, keepdim=True).clamp(min=1e-12)
-    b = W_b_GD.float() / W_b_GD.float().norm(dim=1, keepdim=True).clamp(min=1e-12)
-    return a @ b.T
+    return F.normalize(W_a_FD.float(), dim=1) @ F.normalize(W_b_GD.float(), dim=1).T
 
 
 def match_latents(W_ref_FD: torch.Tensor, W_GD: torch.Tensor, spec: MatchSpec = MatchSpec()) -> tuple[torch.Tensor, torch.Tensor]:

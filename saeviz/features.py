@@ -70,7 +70,7 @@ class LatentAccumulator:
         self.top_seq_FK = torch.zeros(d_sae, 0, dtype=torch.long)
         self.top_pos_FK = torch.zeros(d_sae, 0, dtype=torch.long)
         self._tok, self._lat, self._val, self.n_nonzero = [], [], [], 0
-        self.n_kept, self.n_sequences = 0, 0
+        self.n_kept = 0
         self.mention_tok_P = mention_tok_P if mention_tok_P is not None else torch.zeros(0, dtype=torch.long)
         self.mention_id_P = mention_id_P if mention_id_P is not None else torch.zeros(0, dtype=torch.long)
         self.fire_MF = torch.zeros(n_mentions, d_sae)
@@ -78,8 +78,6 @@ class LatentAccumulator:
     @torch.no_grad()
     def update(self, acts_BTF: torch.Tensor, keep_BT: torch.Tensor, seq_offset: int) -> None:
         """Add one chunk: sequences seq_offset .. seq_offset + B of the token set."""
-        if acts_BTF.is_sparse:
-            acts_BTF = acts_BTF.to_dense()
         B, T, F = acts_BTF.shape
         if T != self.seq_len or F != self.d_sae:
             raise ValueError(f"chunk of shape {tuple(acts_BTF.shape)} does not match seq_len {self.seq_len}, d_sae {F}.")
@@ -97,7 +95,6 @@ class LatentAccumulator:
         self._val.append(flat_NF[row, lat])
         self._count_mentions(flat_NF, seq_offset * T, (seq_offset + B) * T)
         self.n_kept += int(keep_BT.sum())
-        self.n_sequences = max(self.n_sequences, seq_offset + B)
 
     def _merge_top(self, acts_BTF: torch.Tensor, seq_offset: int) -> None:
         B = acts_BTF.shape[0]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 EMBEDDED = "embedded"
+EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, one per site and layer
 SITES = ("attn", "mlp", "resid")
 PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
 

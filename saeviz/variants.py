@@ -10,7 +10,7 @@ trained from scratch on the compressed model's activations.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from saeviz.specs import DEFAULT_SAE_SWEEP, BestRule, SaePruneSpec, TrainSpec, _check_fraction, _help
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from saeviz.specs import EMBEDDED, ModelSpec, SaeSpec
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, ModelSpec, SaeSpec
 
-EMBEDDED_TEMPLATE = "embedded/{site}/layer_{layer}"
 _GENERATION = [0]
 
 
@@ -39,10 +38,10 @@ def _workbench(model: ModelSpec, sae_template: str, tokens_source: str, root: st
     return Workbench(model, Store(Path(root)), tokens_source=tokens_source, sae_template=sae_template)
 
 
-def workbench_for(model: ModelSpec, sae_template: str | None = None, tokens_source: str | None = None):
+def workbench_for(model: ModelSpec):
     """The Workbench of the sidebar's choices; the model itself loads on first use, not here."""
-    template = sae_template or st.session_state.get("sae_template") or EMBEDDED_TEMPLATE
-    tokens = tokens_source or st.session_state.get("tokens_source") or EMBEDDED
+    template = st.session_state.get("sae_template") or EMBEDDED_SAE_TEMPLATE
+    tokens = st.session_state.get("tokens_source") or EMBEDDED
     return _workbench(model, template.strip(), tokens.strip(), _cache_root())
 
 
@@ -87,7 +86,7 @@ def d_sae_for(bench, site: str, layer: int) -> int:
 
 
 def _d_sae_uncached(bench, site: str, layer: int) -> int:
-    if bench.sae_template == EMBEDDED_TEMPLATE:
+    if bench.sae_template == EMBEDDED_SAE_TEMPLATE:
         from saeviz.embedded import sae_dir
 
         cfg = sae_dir(site, layer) / "cfg.json"

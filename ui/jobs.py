@@ -42,7 +42,6 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    result: object = None
 
     def progress(self, done: int, total: int, message: str = "") -> bool:
         self.done, self.total, self.message = done, max(total, 1), message
@@ -85,7 +84,7 @@ def start(key: str, label: str, work: Callable[[Callable], object]) -> Job:
 
 def _run(job: Job, work: Callable[[Callable], object]) -> None:
     try:
-        job.result = work(job.progress)
+        work(job.progress)  # results go to the cache; the page reads them from there
         job.status = "done"
     except Cancelled:
         job.status = "cancelled"
@@ -98,11 +97,6 @@ def _run(job: Job, work: Callable[[Callable], object]) -> None:
         job.finished = time.monotonic()
         for fn in list(_LISTENERS):
             fn()
-
-
-def run_sync(work: Callable[[Callable], object]) -> object:
-    """Run work in the calling thread (tests, scripts) with a no-op progress callback."""
-    return work(lambda done, total, message="": True)
 
 
 def job_panel(key: str) -> Job | None:

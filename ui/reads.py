@@ -93,9 +93,3 @@ def variant_table(rows: pd.DataFrame) -> pd.DataFrame:
     from saeviz.evals.runner import wide
 
     return wide(rows, item=None) if len(rows) else pd.DataFrame(columns=["eval", "item", "metric"])
-
-
-def missing_variants(bench, compress, site, layer, variants: list[VariantSpec], name: str, spec=None) -> list[VariantSpec]:
-    keys = {run_key(bench, compress, site, layer, v, name, spec): v for v in variants}
-    have = set(read_runs_uncached(str(bench.store.root), list(keys))["run_key"])
-    return [v for k, v in keys.items() if k not in have]

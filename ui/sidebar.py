@@ -3,20 +3,19 @@ UI choices only; pages turn them into specs with the functions below."""
 
 import streamlit as st
 
-from saeviz.specs import EMBEDDED, EvalSpec, ModelSpec, SaeSpec, spec_help
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, EvalSpec, ModelSpec, SaeSpec, spec_help
 
 SOURCES = {"Embedded default": EMBEDDED, "Hub name": "", "Local directory": ""}
-EMBEDDED_TEMPLATE = "embedded/{site}/layer_{layer}"
 
 
 def _source_changed() -> None:
     source = st.session_state["model_source"]
     st.session_state["model_name"] = EMBEDDED if source == "Embedded default" else ""
     if source == "Embedded default":
-        st.session_state["sae_template"] = EMBEDDED_TEMPLATE
+        st.session_state["sae_template"] = EMBEDDED_SAE_TEMPLATE
 
 
-DEFAULTS = {"model_source": "Embedded default", "model_name": EMBEDDED, "sae_template": EMBEDDED_TEMPLATE,
+DEFAULTS = {"model_source": "Embedded default", "model_name": EMBEDDED, "sae_template": EMBEDDED_SAE_TEMPLATE,
             "tokens_source": EMBEDDED, "eval_n": EvalSpec().n_sequences, "sae_refs": ""}
 
 

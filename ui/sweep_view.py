@@ -75,13 +75,16 @@ def _dead_line(bench, rows: pd.DataFrame, site: str, layer: int, sparsity: float
 
 
 def _changes_line(bench, spec, site: str, layer: int, sparsity: float) -> str:
-    """What the feature browser measured for this variant, when it has (its cached per-latent changes)."""
-    try:
-        from saeviz import feature_jobs as fj
+    """What the feature browser measured for this variant, when it has (its cached per-latent changes,
+    read once per process: this runs on every slider move)."""
+    from saeviz import feature_jobs as fj
+    from ui.feature_view import cached_changes
 
-        frame = fj.latent_changes(bench, spec.compression, site, layer, VariantSpec("pruned", sparsity, spec.sae_prune_method),
-                                  compute=False)
-    except (ImportError, SaevizError, ValueError):
+    variant = VariantSpec("pruned", sparsity, spec.sae_prune_method)
+    try:
+        frame = cached_changes(bench, fj.changes_key(bench, spec.compression, site, layer, variant, fj.FeatureSpec(),
+                                                     fj.MatchSpec()))
+    except (SaevizError, ValueError):
         return ""
     if frame is None:
         return ""

@@ -11,7 +11,7 @@ import streamlit as st
 from saeviz.plots import compress_stats_figure, model_ce_figure
 from saeviz.specs import DENSE
 from ui import jobs
-from ui.cached import compress_stats, loaded_model, page_workbench, read_runs
+from ui.cached import compress_stats, page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compression_controls, remember
 from ui.export_ui import show_figure
@@ -20,8 +20,7 @@ from ui.sidebar import current_eval_spec
 
 st.title("Model and compression")
 bench, n_layers = page_workbench()
-model_spec = bench.model_spec
-st.caption(f"Model **{model_spec.name}** ({n_layers} layers), SAEs from `{bench.sae_template}`, tokens from "
+st.caption(f"Model **{bench.model_spec.name}** ({n_layers} layers), SAEs from `{bench.sae_template}`, tokens from "
            f"`{bench.tokens_source}` (change them in the sidebar).")
 
 left, right = st.columns([1, 1.5], gap="large")
@@ -48,8 +47,7 @@ def _work(progress):
     def phase(done, total, message=""):  # compression's own steps, then the two CE measurements
         return progress(done, total + 2, message)
 
-    loaded_model(bench)
-    bench.compressed(spec, phase)
+    bench.compressed(spec, phase)  # loads the model first when needed (in this job's thread)
     progress(n_layers, n_layers + 2, "CE of the dense model")
     bench.model_ce(DENSE, eval_spec)
     progress(n_layers + 1, n_layers + 2, f"CE of {spec.label()}")

@@ -6,10 +6,10 @@ import streamlit as st
 
 from saeviz import demo
 from saeviz.evals import EVALS, get_evaluation
-from saeviz.specs import SITES, TrainSpec, middle_layer
+from saeviz.specs import SITES, middle_layer
 from saeviz.variants import VariantSpec
 from ui import jobs
-from ui.cached import loaded_model, page_workbench, read_runs
+from ui.cached import page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compression_picker
 from ui.eval_view import PAPER_PREFIX, paper_section, styled, variant_bars, with_paper
@@ -21,7 +21,6 @@ VARIANTS = ["dense", "pretrained", "pruned25", "pruned50", "pruned75", "retraine
 
 st.title("Evaluations")
 bench, n_layers = page_workbench()
-model_spec = bench.model_spec
 cfg = demo.settings()
 names = [n for n in EVALS if n != "sae_bench_core"] + ["sae_bench_core"]
 
@@ -36,8 +35,8 @@ evaluation = get_evaluation(name)
 st.caption(evaluation.description)
 default_variants = ["dense", "pretrained", "pruned25", "pruned50"] + (["retrained"] if cfg and cfg.retrain_tokens else [])
 labels = st.multiselect("SAE variants", VARIANTS, default=default_variants, key="ev_variants")
-tokens = cfg.retrain_tokens if cfg and cfg.retrain_tokens else TrainSpec().training_tokens
-variants = [VariantSpec.parse(label, train=TrainSpec(training_tokens=tokens)) for label in labels]
+train = demo.retrain_spec()
+variants = [VariantSpec.parse(label, train=train) for label in labels]
 spec = current_eval_spec() if name == "core" else evaluation.spec_cls()
 show_paper = st.toggle("Show the paper's published numbers", key="ev_paper",
                        help="Gemma-2-2B layer 12, WANDA 50%: a different setting, shown for the direction of each effect.")
@@ -47,9 +46,10 @@ if not variants:
 
 keys = {run_key(bench, compress, site, layer, v, name, spec): v for v in variants}
 rows = read_runs(bench, list(keys))
-missing = [v for k, v in keys.items() if k not in set(rows["run_key"])]
+have = set(rows["run_key"])
+missing = [v for k, v in keys.items() if k not in have]
 if missing:
-    need_world = evaluation.needs_world and not model_spec.is_embedded
+    need_world = evaluation.needs_world and not bench.model_spec.is_embedded
     st.caption(f"Not cached yet: {', '.join(v.label() for v in missing)}."
                + (" This evaluation needs the embedded toy world (or an equivalent dataset)." if need_world else ""))
     job_key = f"evals:{bench.store.root}:{bench.model_key}:{compress}:{site}:{layer}:{name}:{[v.label() for v in missing]}"
@@ -57,7 +57,6 @@ if missing:
     def _work(progress):
         from saeviz.evals.runner import evaluate_suite
 
-        loaded_model(bench)
         return evaluate_suite(bench, compress, site, layer, missing, [name], specs={name: spec}, progress=progress)
 
     if st.button(f"Run {name} for {len(missing)} variant(s)", type="primary", key="ev_run"):
@@ -68,7 +67,7 @@ higher = evaluation.higher_is_better
 specs = {"compression": compress.label(), "site": site, "layer": layer, "evaluation": name, "variants": labels,
          "spec": {k: getattr(spec, k) for k in spec.__dataclass_fields__}}
 cli = [f"python -m saeviz evaluate {compress_flags(compress)} --site {site} --layer {layer} --variants {','.join(labels)} "
-       f"--evals {name} --eval-sequences {current_eval_spec().n_sequences} --train-tokens {tokens}"]
+       f"--evals {name} --eval-sequences {current_eval_spec().n_sequences} --train-tokens {train.training_tokens}"]
 if len(rows):
     table = variant_table(rows)
     shown = [v.label() for v in variants if v.label() in table]

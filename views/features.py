@@ -29,7 +29,8 @@ def _initial_state(n_layers: int) -> None:
     if "fb_site" in st.session_state:
         return
     given = {k: st.query_params[k] for k in PARAMS if k in st.query_params} or st.session_state.get("fb_saved", {})
-    state = {"site": "resid", "layer": n_layers - 1, "compression": "wanda-50%", "variant": "pretrained", "latent": 0, "n": 0}
+    defaults = {"site": "resid", "layer": n_layers - 1, "compression": "wanda-50%", "variant": "pretrained", "latent": 0, "n": 0}
+    state = dict(defaults)
     try:
         state.update({k: (int(v) if k in ("layer", "latent", "n") else str(v)) for k, v in given.items()})
         CompressSpec.parse(state["compression"])
@@ -38,7 +39,7 @@ def _initial_state(n_layers: int) -> None:
             raise ValueError(f"site must be one of {SITES}, layer 0..{n_layers - 1}, latent and n non-negative")
     except ValueError as exc:
         st.warning(f"The link's parameters were not understood ({exc}); showing the defaults.")
-        state = {"site": "resid", "layer": n_layers - 1, "compression": "wanda-50%", "variant": "pretrained", "latent": 0, "n": 0}
+        state = defaults
     state["variant"] = VariantSpec.parse(state["variant"]).label()
     for k, v in state.items():
         st.session_state[f"fb_{k}"] = v
@@ -72,7 +73,6 @@ def _compute(what: str, fn) -> None:
 
 st.title("Feature browser")
 bench, n_layers = page_workbench()
-model_spec = bench.model_spec
 _initial_state(n_layers)
 
 cols = st.columns([1, 1, 1.4, 1.4, 1])

@@ -6,10 +6,10 @@ import streamlit as st
 
 from saeviz import demo
 from saeviz.plots import METRIC_LABELS, layerwise_figure, metric_label
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES
 from saeviz.variants import VariantSpec
 from ui import jobs
-from ui.cached import loaded_model, page_workbench, read_runs
+from ui.cached import page_workbench, read_runs
 from ui.cli_text import compress_flags
 from ui.controls import compressions_multi, default_compression
 from ui.export_ui import show_figure
@@ -21,7 +21,6 @@ VARIANTS = ["dense", "pretrained", "pruned25", "pruned50", "pruned75", "pruned_b
 st.title("Layer-wise curves")
 st.caption("Each panel is a site; each colour an SAE variant; each dash and marker a compression.")
 bench, n_layers = page_workbench()
-model_spec = bench.model_spec
 cfg = demo.settings()
 
 c = st.columns([2, 1.4, 1.4])
@@ -33,8 +32,7 @@ metric = c[1].selectbox("Metric", metrics, index=metrics.index("explained_varian
 sites = c[2].multiselect("Sites", SITES, default=list(cfg.overlay_sites or cfg.sites) if cfg else list(SITES), key="ly_sites")
 default_variants = list(cfg.overlay_variants) if cfg else ["dense", "pretrained", "pruned25", "pruned50"]
 labels = st.multiselect("SAE variants", VARIANTS, default=default_variants, key="ly_variants")
-tokens = cfg.retrain_tokens if cfg and cfg.retrain_tokens else TrainSpec().training_tokens
-train = TrainSpec(training_tokens=tokens)
+train = demo.retrain_spec()
 grid = cfg.sae_sparsities if cfg else DEFAULT_SAE_SWEEP
 variants = {label: (VariantSpec.parse(label, train=train) if label != "pruned_best"
                     else VariantSpec("pruned_best", train=train, sweep=grid)) for label in labels}
@@ -51,7 +49,8 @@ rows = read_runs(bench, list(keyed["run_key"].unique()))
 data = rows.merge(keyed, on="run_key").drop(columns=["compression"]).rename(columns={"compression_": "compression"})
 data.loc[data["label"] == "dense", "compression"] = "dense"
 data = data.drop_duplicates(["run_key", "compression", "label", "item", "metric"])
-missing = [w for w, k in zip(wanted, keyed["run_key"]) if k not in set(rows["run_key"])]
+have = set(rows["run_key"])
+missing = [w for w, k in zip(wanted, keyed["run_key"]) if k not in have]
 if missing:
     st.caption(f"{len(missing)} of {len(wanted)} (compression, site, layer, variant) results are not cached"
                + ("; retrained variants train an SAE each (minutes)." if "retrained" in labels else "."))
@@ -60,7 +59,6 @@ if missing:
     def _work(progress):
         from saeviz.evals.runner import evaluate
 
-        loaded_model(bench)
         for i, (comp, site, layer, label) in enumerate(missing):
             progress(i, len(missing), f"{comp.label()} {site} L{layer} {label}")
             evaluate(bench, comp, variants[label], site, layer, "core", eval_spec)
@@ -74,7 +72,7 @@ if data.empty:
     st.stop()
 title = f"{metric_label(metric)} per layer: " + " vs ".join(c.label() for c in compressions)
 cli = [f"python -m saeviz sweep {compress_flags(comp)} --sites {','.join(sites)} --sae-sparsities 0,0.25,0.5 "
-       f"--eval-sequences {eval_spec.n_sequences} --train-tokens {tokens if 'retrained' in labels else 0}" for comp in compressions]
+       f"--eval-sequences {eval_spec.n_sequences} --train-tokens {train.training_tokens if 'retrained' in labels else 0}" for comp in compressions]
 show_figure(layerwise_figure(data, metric, n_layers=n_layers), title, data=data[data["metric"] == metric].drop(columns=["run_key"]),
             specs={"compressions": [c.label() for c in compressions], "sites": sites, "variants": labels, "metric": metric,
-                   "eval_sequences": eval_spec.n_sequences, "retrain_tokens": tokens}, cli=cli, key="layers")
+                   "eval_sequences": eval_spec.n_sequences, "retrain_tokens": train.training_tokens}, cli=cli, key="layers")

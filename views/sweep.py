@@ -23,7 +23,6 @@ st.title("SAE sparsity sweep")
 st.caption("How much of its own weights can the pretrained SAE lose on the compressed model, against applying it as is, "
            "retraining one, and the dense model? Moving a layer's slider updates only the chart and cards below it.")
 bench, n_layers = page_workbench()
-model_spec = bench.model_spec
 cfg = demo.settings()
 
 c = st.columns([1.3, 0.8, 1.6, 1.6])
@@ -52,23 +51,32 @@ except ValueError as exc:
     st.error(str(exc))
     st.stop()
 
-keys = sweep_keys(bench, spec, list(spec.layers))
-rows = read_runs(bench, keys)
-have = rows["run_key"].nunique() if len(rows) else 0
-job_key = f"sweep:{bench.store.root}:{bench.model_key}:{spec}"
-status = st.columns([3, 1])
-status[0].caption(f"{have} of {len(set(keys))} results of this sweep are in the cache"
-                  + (" (all of them)." if have >= len(set(keys)) else "; the rest takes a run (resumable)."))
-if have < len(set(keys)) and status[1].button("Run the sweep", type="primary", key="sw_run", width="stretch",
-                                              help="Computes what is missing in the background; finished parts stay cached."):
+def _job_key(sweep: SweepSpec) -> str:
+    return f"sweep:{bench.store.root}:{bench.model_key}:{sweep}"
+
+
+def _start_sweep(sweep: SweepSpec, label: str) -> None:
     from saeviz.sweep import run_sweep
 
-    jobs.start(job_key, f"sweep {compress.label()} {site}", lambda p: run_sweep(bench, spec, p))
-jobs.job_panel(job_key)
+    jobs.start(_job_key(sweep), label, lambda p: run_sweep(bench, sweep, p))
+
+
+all_sites = replace(spec, sites=SITES)
+keys = sweep_keys(bench, spec, list(spec.layers))
+fig_rows = read_runs(bench, sweep_keys(bench, all_sites, list(spec.layers)))  # one read serves this site and Figure 1
+rows = fig_rows[fig_rows["run_key"].isin(set(keys))]
+have, n_keys = rows["run_key"].nunique(), len(set(keys))
+status = st.columns([3, 1])
+status[0].caption(f"{have} of {n_keys} results of this sweep are in the cache"
+                  + (" (all of them)." if have >= n_keys else "; the rest takes a run (resumable)."))
+if have < n_keys and status[1].button("Run the sweep", type="primary", key="sw_run", width="stretch",
+                                      help="Computes what is missing in the background; finished parts stay cached."):
+    _start_sweep(spec, f"sweep {compress.label()} {site}")
+jobs.job_panel(_job_key(spec))
 
 tab_slider, tab_fig1, tab_table = st.tabs(["Sliders per layer", "Figure 1 layout (all sites)", "Table"])
+swept = rows[rows["site"].notna()]
 with tab_slider:
-    swept = rows[rows["site"].notna()]
     if swept.empty:
         st.info("Nothing of this sweep is cached yet: run it above (about 15 s per layer on the embedded default).")
     else:
@@ -79,17 +87,12 @@ with tab_slider:
             st.caption(f"Layers {', '.join(str(l) for l in spec.layers if l not in ready)}: not cached yet (run the sweep).")
         explorer(bench, spec, site, ready, metric, swept, start)
 with tab_fig1:
-    all_sites = replace(spec, sites=SITES)
-    fig_rows = read_runs(bench, sweep_keys(bench, all_sites, list(spec.layers)))
     missing = [s for s in SITES if s not in set(fig_rows["site"].dropna())]
     if missing:
         st.caption(f"Not cached yet for {', '.join(missing)}.")
-        all_key = f"sweep:{bench.store.root}:{bench.model_key}:{all_sites}"
         if st.button("Run the sweep for every site", key="sw_run_all"):
-            from saeviz.sweep import run_sweep
-
-            jobs.start(all_key, f"sweep {compress.label()} (all sites)", lambda p: run_sweep(bench, all_sites, p))
-        jobs.job_panel(all_key)
+            _start_sweep(all_sites, f"sweep {compress.label()} (all sites)")
+        jobs.job_panel(_job_key(all_sites))
     if fig_rows["site"].notna().any():
         fig1_rows = fig_rows[fig_rows["metric"] == "ce_loss_with_sae"].drop(columns=["run_key"])
         show_figure(figure1(fig_rows), f"Figure 1 layout, {compress.label()}", data=fig1_rows,
@@ -97,7 +100,7 @@ with tab_fig1:
                     cli=[sweep_command(all_sites)], key="fig1")
 with tab_table:
     if len(rows):
-        table = variant_table(rows[rows["site"].notna()].assign(eval=rows["site"] + " L" + rows["layer"].astype("Int64").astype(str)))
+        table = variant_table(swept.assign(eval=swept["site"] + " L" + swept["layer"].astype("Int64").astype(str)))
         table = table.rename(columns={"eval": "unit"})
         st.dataframe(table, hide_index=True, width="stretch")
         table_exports(rows.drop(columns=["run_key"]), f"sweep-{compress.label()}-{site}")

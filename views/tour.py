@@ -11,7 +11,7 @@ LIVE = {1: "views/compress.py", 2: "views/layers.py", 3: "views/sweep.py", 4: "v
         6: "views/layers.py"}
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_resource(show_spinner=False)  # the figures are only read: no copy per rerun
 def _steps(stamp: str):
     return tour_steps()
 
