@@ -12,8 +12,8 @@ import torch
 from safetensors.torch import load_file
 
 from saeviz.embedded import ASSETS_DIR
-from saeviz.embedded.metrics import lm_loss
-from saeviz.experiment import Workbench
+from saeviz.model.loss import ce_loss
+from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import DENSE, CompressSpec, ModelSpec
 
 
@@ -28,7 +28,7 @@ def main() -> None:
     print(f"{'model':16s} {'CE prose':>9s} {'CE toy world':>13s}   ({int((~toy).sum())} prose, {int(toy.sum())} toy rows)")
     for spec in (DENSE, CompressSpec(method="wanda", sparsity=0.5), CompressSpec(method="magnitude", sparsity=0.5)):
         model = bench.compressed(spec)
-        print(f"{spec.label():16s} {lm_loss(model, rows[~toy]):9.4f} {lm_loss(model, rows[toy]):13.4f}")
+        print(f"{spec.label():16s} {ce_loss(model, rows[~toy], 64):9.4f} {ce_loss(model, rows[toy], 64):13.4f}")
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ import time
 
 import pandas as pd
 
-from saeviz.experiment import Workbench
+from saeviz.pipeline.runner import model_ce
+from saeviz.pipeline.workbench import Workbench
 from saeviz.jobs import tqdm_progress
 from saeviz.specs import DENSE, CompressSpec, EvalSpec, ModelSpec
-from saeviz.store import Store
-from saeviz.sweep import SweepSpec, run_sweep
+from saeviz.store.db import Store
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
 
 VARIANTS = [
     DENSE,
@@ -44,7 +45,7 @@ def main() -> None:
     for spec in VARIANTS:
         start = time.perf_counter()
         bench.compressed(spec)
-        ce = bench.model_ce(spec, ev)
+        ce = model_ce(bench, spec, ev)
         rows.append({"compression": spec.label(), "ce_loss": ce, "seconds (compress+eval, or cached)": time.perf_counter() - start})
     table = pd.DataFrame(rows)
     table["delta_vs_dense"] = table["ce_loss"] - table.loc[0, "ce_loss"]
@@ -61,7 +62,7 @@ def main() -> None:
             block = pruned[pruned.metric == metric]
             print(block[block.variant == "pruned"].pivot_table(index=["site", "layer"], columns="sae_sparsity", values="value").round(4).to_string())
     if args.html:
-        from saeviz.plots import sweep_curves_figure
+        from saeviz.report.plots import sweep_curves_figure
 
         sweep_curves_figure(metrics, "mse").write_html(args.html, include_plotlyjs=True)
         print(f"wrote {args.html}")

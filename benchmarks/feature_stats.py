@@ -57,12 +57,14 @@ def measure(short: bool = False, site: str = "resid", layer: int = 3, variant: s
             compression: str = "wanda-50%", n_latents: int = 20, page: bool = True, cache: Path | None = None) -> dict:
     """Seconds of every step (see the module docstring) in a fresh cache folder; short: 8 sequences,
     layer 1, 3 latents (what CI can afford). page=False leaves out the Streamlit part."""
-    from saeviz import feature_jobs as fj
-    from saeviz.experiment import Workbench
-    from saeviz.features import FeatureSpec
+    from saeviz.pipeline import feature_jobs as fj
+    from saeviz.pipeline.runner import sae_of
+    from saeviz.pipeline.sae_variants import variant_model
+    from saeviz.pipeline.workbench import Workbench
+    from saeviz.features.stats import FeatureSpec
     from saeviz.specs import CompressSpec, ModelSpec
-    from saeviz.store import Store
-    from saeviz.variants import VariantSpec
+    from saeviz.store.db import Store
+    from saeviz.sae.variants import VariantSpec
 
     cache = Path(cache or tempfile.mkdtemp(prefix="saeviz-feature-bench-"))
     os.environ["SAEVIZ_CACHE_DIR"] = str(cache)  # the page's workbench reads the same cache
@@ -74,7 +76,7 @@ def measure(short: bool = False, site: str = "resid", layer: int = 3, variant: s
     where = (compress, site, layer, var)
     got = {}
     _, got["load model and tokens"] = _timed(lambda: (bench.base_model, bench.tokens("eval")))
-    _, got["prepare the variant (compress, prune)"] = _timed(lambda: (bench.variant_model(compress, var), bench.variant_sae(*where)))
+    _, got["prepare the variant (compress, prune)"] = _timed(lambda: (variant_model(bench, compress, var), sae_of(bench, *where)))
     tables, got["statistics, cold (model pass + stats)"] = _timed(lambda: fj.feature_tables(bench, *where, spec))
     _, got["statistics, warm (cached activations)"] = _timed(lambda: fj.compute_tables(bench, *where, spec))
     got.update({"latents": len(tables.latents), "tokens": int(tables.arrays["n_kept"][0]), "torch threads": torch.get_num_threads(),

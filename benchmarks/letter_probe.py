@@ -19,7 +19,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from saeviz.embedded import toyworld_entities
 from saeviz.evals import absorption
 from saeviz.evals.probing import seeded
-from saeviz.experiment import Workbench
+from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import ModelSpec, site_hook
 
 

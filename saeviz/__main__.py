@@ -1,5 +1,5 @@
 import sys
 
-from saeviz.cli import main
+from saeviz.cli.main import main
 
 sys.exit(main())

@@ -21,6 +21,7 @@ def report(progress: Progress | None, done: int, total: int, message: str = "") 
 
 def tqdm_progress(desc: str) -> Callable[[int, int, str], bool]:
     """A progress callback drawing a tqdm bar (rate and ETA) on stderr, for the CLI."""
+    # lazy: tqdm only draws CLI bars
     from tqdm.auto import tqdm
 
     bar = None

@@ -80,6 +80,7 @@ def estimate_model_load_bytes(n_parameters: int, dtype="float32", copies: int = 
 def available_bytes(device: str = "cpu") -> int:
     """Memory free now on ``device``: GPU memory for cuda, else the machine's available RAM."""
     if str(device).startswith("cuda"):
+        # lazy: torch loads only when this runs, so importing saeviz.resources stays light
         import torch
 
         free, _total = torch.cuda.mem_get_info(torch.device(device))
@@ -94,6 +95,7 @@ def _available_ram() -> int:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) * 1024
     try:
+        # lazy: psutil is optional
         import psutil
 
         return int(psutil.virtual_memory().available)

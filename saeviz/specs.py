@@ -12,11 +12,15 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+import re
 
 EMBEDDED = "embedded"
 EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, one per site and layer
 SITES = ("attn", "mlp", "resid")
 PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
+# the feature browser: how latents of two variants are paired, and how changed latents are ranked
+MATCH_METHODS = ("hungarian", "mutual")
+RANKINGS = ("most_changed", "dead", "unmatched", "density")
 
 
 def _help(text: str, **kwargs):
@@ -139,7 +143,7 @@ def _freeze_layer_map(value) -> tuple[tuple[int, float], ...]:
 
 @dataclass(frozen=True)
 class CompressSpec:
-    """How to compress the language model (see ``saeviz.compress.COMPRESSORS`` for methods)."""
+    """How to compress the language model (see ``saeviz.compression.methods.COMPRESSORS`` for methods)."""
 
     method: str = _help("Compression method: dense, wanda, magnitude, magnitude_global, rtn (round-to-nearest quantization).", default="wanda")
     sparsity: float | None = _help(
@@ -199,8 +203,6 @@ class CompressSpec:
     def parse(cls, text: str) -> "CompressSpec":
         """A compression written the way ``label()`` writes it: 'dense', 'wanda-50%', 'magnitude-30%',
         'wanda-2:4', 'rtn-int4', 'rtn-int4-g128-asym' (also 'wanda:0.5')."""
-        import re
-
         t = text.strip().lower().replace(" ", "")
         if t == "dense":
             return DENSE

@@ -17,11 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def main(argv: list[str] | None = None) -> int:
-    from saeviz.demo import DEMO_DIR, FULL, SMALL, build_demo_data
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline.demo_build import build_demo_data
+    from saeviz.store.demo import DEMO_DIR, FULL, SMALL
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.jobs import tqdm_progress
     from saeviz.specs import ModelSpec
-    from saeviz.store import Store
+    from saeviz.store.db import Store
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=("small", "full"), default="small")

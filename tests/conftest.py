@@ -91,7 +91,7 @@ def gpt2_checkpoint(tmp_path_factory):
 @pytest.fixture
 def offline(monkeypatch):
     """No hub: HF_HUB_OFFLINE set, and the memoised reachability check forgotten before and after."""
-    from saeviz import hub
+    from saeviz.model import hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()

@@ -7,6 +7,8 @@ import statistics
 import pytest
 import torch
 
+from saeviz.specs import site_hook
+
 from saeviz.errors import SaevizError
 from saeviz.evals import absorption as A
 from saeviz.evals.base import EvalInputs
@@ -121,11 +123,11 @@ def test_planted_absorption_is_found_with_hand_derived_values(planted):
 @pytest.fixture(scope="module")
 def embedded_inputs():
     from saeviz import embedded
-    from saeviz.saes import flat_inputs, load_sae_dir
+    from saeviz.sae.load import flat_inputs, load_sae_dir
 
     model = embedded.load_model()
     sae = flat_inputs(load_sae_dir(embedded.sae_dir("resid", 2))).eval()
-    return EvalInputs(model=model, sae=sae, hook=embedded.hook_name("resid", 2), site="resid", layer=2,
+    return EvalInputs(model=model, sae=sae, hook=site_hook("resid", 2), site="resid", layer=2,
                       tokens=None, acts=None, world=embedded.load_toyworld())
 
 

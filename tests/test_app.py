@@ -30,7 +30,7 @@ def _put(store, key, compression, site, layer, variant, sparsity, values, eval_n
 def _seed_sweep(bench, store, compression: str, eval_spec, layers, best_at=0.5):
     """Core rows of a sweep over SAE sparsities 0, 50, 90% (no retraining) at resid for these layers."""
     from saeviz.specs import CompressSpec
-    from saeviz.sweep import SweepSpec, unit_variants
+    from saeviz.pipeline.sweep import SweepSpec, unit_variants
     from ui.reads import run_key
 
     comp = CompressSpec.parse(compression)
@@ -54,10 +54,10 @@ def seeded(tmp_path_factory):
     sweep at resid layers 0-1, core rows of four variants and RAVEL rows of two at resid layer 3."""
     import os
 
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.specs import DENSE, CompressSpec, EvalSpec, ModelSpec
-    from saeviz.store import Store
-    from saeviz.variants import VariantSpec
+    from saeviz.store.db import Store
+    from saeviz.sae.variants import VariantSpec
     from ui.reads import model_ce_key, run_key
 
     root, empty = tmp_path_factory.mktemp("cache"), tmp_path_factory.mktemp("no-demo")

@@ -15,13 +15,13 @@ import torch
 from conftest import build_sae
 from safetensors.torch import save_file
 
-from saeviz.cli import main
+from saeviz.cli.main import main
 from saeviz.errors import LoadError, ResourceError, SaevizError, UnsafeWeightsError
-from saeviz.models import check_safetensors, load_model
+from saeviz.model.load import check_safetensors, load_model
 from saeviz.resources import (
     ensure_fits, estimate_activation_cache_bytes, estimate_latent_bytes, estimate_model_load_bytes, transformer_parameters,
 )
-from saeviz.saes import load_sae
+from saeviz.sae.load import load_sae
 from saeviz.specs import CompressSpec, ModelSpec, SaeSpec
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -123,7 +123,7 @@ def test_damaged_checkpoint_and_token_files(gpt2_checkpoint, tmp_path, capsys):
     (tmp_path / "tokens").mkdir()
     save_file({"input_ids": torch.zeros(4, 8, dtype=torch.long)}, str(tmp_path / "tokens" / "eval.safetensors"))
     _damage(tmp_path / "tokens" / "eval.safetensors", "header")
-    from saeviz.data import load_split
+    from saeviz.model.tokens import load_split
 
     with pytest.raises(LoadError, match="eval.safetensors is truncated"):
         load_split(str(tmp_path / "tokens"), "eval")
@@ -215,7 +215,7 @@ def test_unusable_cache_folders_are_refused_before_work(read_only_dir, tmp_path,
 
 
 def test_missing_cache_folder_is_created(tmp_path):
-    from saeviz.safe_paths import ensure_writable_dir
+    from saeviz.store.safe_paths import ensure_writable_dir
 
     folder = ensure_writable_dir(tmp_path / "new" / "cache")
     assert folder.is_dir() and list(folder.iterdir()) == []  # the write probe leaves nothing behind
@@ -245,12 +245,12 @@ def test_ensure_fits_says_needed_free_and_what_to_change():
 
 
 def test_model_too_large_is_refused_before_loading(gpt2_checkpoint, monkeypatch, capsys):
-    import saeviz.models
+    import saeviz.model.load
     import saeviz.resources
 
     path, _ = gpt2_checkpoint
     monkeypatch.setattr(saeviz.resources, "_available_ram", lambda: 100_000)  # 100 kB free
-    monkeypatch.setattr(saeviz.models, "_load_hf_model", lambda *a: pytest.fail("loading started"))
+    monkeypatch.setattr(saeviz.model.load, "_load_hf_model", lambda *a: pytest.fail("loading started"))
     assert main(["info", "--model", str(path), "--device", "cpu"]) == 2
     line = one_error_line(capsys)
     assert "M parameters" in line and "but only 97.7 KiB of memory is free" in line

@@ -14,7 +14,8 @@ import torch
 
 from saeviz.errors import ResourceError, SaevizError
 from saeviz.specs import DENSE, CompressSpec, ModelSpec
-from saeviz.store import CacheReadOnly, Store
+from saeviz.store.db import CacheReadOnly, Store
+from saeviz.store.keys import acts_key
 
 REPO = Path(__file__).resolve().parents[1]
 RUN = {"run_key": "k1", "model": "m", "compression": "dense", "site": "resid", "layer": 0, "variant": "dense"}
@@ -51,7 +52,7 @@ def _as_reader_who_cannot_write(folder: Path, script: str) -> subprocess.Complet
 READ_ONLY_CHECKS = """
     import sys, torch
     from pathlib import Path
-    from saeviz.store import CacheReadOnly, Store
+    from saeviz.store.db import CacheReadOnly, Store
     from saeviz.errors import SaevizError
 
     root = Path(sys.argv[1])
@@ -97,9 +98,9 @@ def test_a_read_only_cache_serves_reads_and_refuses_writes_in_one_sentence(tmp_p
 WORKBENCH_READ_ONLY = """
     import sys, torch
     from transformer_lens import HookedTransformer, HookedTransformerConfig
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.specs import DENSE, CompressSpec, ModelSpec
-    from saeviz.store import CacheReadOnly, Store
+    from saeviz.store.db import CacheReadOnly, Store
 
     cfg = HookedTransformerConfig(n_layers=2, d_model=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=100, n_ctx=16,
                                   act_fn="gelu", normalization_type="LN", seed=0, device="cpu")
@@ -128,7 +129,7 @@ def test_the_workbench_refuses_work_it_could_not_store_before_starting_it(tmp_pa
 
 
 def test_stale_temp_names_carry_host_and_pid():
-    from saeviz.atomic import is_stale_temp, temp_sibling
+    from saeviz.store.atomic import is_stale_temp, temp_sibling
 
     mine = temp_sibling(Path("/x/a.safetensors"))
     assert mine.parent == Path("/x") and not is_stale_temp(mine)  # this process is alive
@@ -141,7 +142,7 @@ def test_stale_temp_names_carry_host_and_pid():
 
 @pytest.fixture
 def bench(tiny_model, tiny_tokens, tmp_path):
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline.workbench import Workbench
 
     return Workbench(ModelSpec(), Store(tmp_path), model=tiny_model,
                      tokens={"eval": tiny_tokens, "calibration": tiny_tokens})
@@ -168,7 +169,7 @@ def test_activations_that_fit_are_collected(bench, monkeypatch):
     acts = bench.activations(DENSE, "blocks.0.hook_resid_post", "eval", 8)
     assert acts.shape == (128, 32)
     # the layer's other sites (another 64 KiB twice over) did not fit, so they were left for later
-    assert not bench.store.array_path("acts", bench._acts_key(DENSE, "blocks.0.hook_mlp_out", "eval", 8)).is_file()
+    assert not bench.store.array_path("acts", acts_key(bench.compress_key(DENSE), "blocks.0.hook_mlp_out", "eval", 8)).is_file()
 
 
 def test_the_sibling_sites_of_a_layer_come_along_when_they_fit(bench, monkeypatch):
@@ -183,10 +184,10 @@ def test_the_sibling_sites_of_a_layer_come_along_when_they_fit(bench, monkeypatc
 
 
 def test_a_compressed_copy_too_large_for_memory_is_refused_before_compressing(bench, monkeypatch):
-    import saeviz.experiment
+    import saeviz.pipeline.compressed
 
     n_bytes = sum(t.numel() * t.element_size() for t in [*bench.base_model.parameters(), *bench.base_model.buffers()])
-    monkeypatch.setattr(saeviz.experiment, "compress_model", lambda *a, **k: pytest.fail("compression started"))
+    monkeypatch.setattr(saeviz.pipeline.compressed, "compress_model", lambda *a, **k: pytest.fail("compression started"))
     _free_memory(monkeypatch, n_bytes)  # only 90% of it is usable
     with pytest.raises(ResourceError, match="magnitude-50% copy of the model needs about"):
         bench.compressed(CompressSpec(method="magnitude", sparsity=0.5))
@@ -196,8 +197,8 @@ def test_a_compressed_copy_too_large_for_memory_is_refused_before_compressing(be
 @pytest.mark.parametrize("hook", ["blocks.1.hook_resid_post", "blocks.0.hook_mlp_out", "blocks.1.attn.hook_z",
                                   "blocks.0.mlp.hook_post", "blocks.0.attn.hook_q"])
 def test_hook_width_is_the_width_activations_have(tiny_model, tiny_tokens, hook):
-    from saeviz.activations import collect_activations
-    from saeviz.experiment import hook_width
+    from saeviz.model.activations import collect_activations
+    from saeviz.model.hooks import hook_width
 
     assert collect_activations(tiny_model, hook, tiny_tokens[:2]).shape[1] == hook_width(tiny_model.cfg, hook)
 

@@ -6,7 +6,7 @@ import torch
 from conftest import build_sae
 from safetensors.torch import save_file
 
-from saeviz.cli import main
+from saeviz.cli.main import main
 
 HOOKS = {"attn": "blocks.{layer}.attn.hook_z", "mlp": "blocks.{layer}.hook_mlp_out", "resid": "blocks.{layer}.hook_resid_post"}
 
@@ -71,7 +71,7 @@ def test_info_reports_versions_device_and_verified_assets(capsys):
 
 
 def test_delegating_commands_receive_their_leading_options():
-    from saeviz.cli import parse
+    from saeviz.cli.main import parse
 
     assert parse(["build-embedded", "--stage", "model", "--out", "/x"]).rest == ["--stage", "model", "--out", "/x"]
     assert parse(["embedded-report"]).rest == []

@@ -5,25 +5,19 @@ import math
 import pytest
 import torch
 
-from saeviz.compress import (
-    COMPRESSORS,
-    Cancelled,
-    UnsupportedModel,
-    apply_masks,
-    ce_loss,
-    compress_model,
-    input_hook_name,
+from saeviz.compression.math import (
     keep_mask,
-    linear_view,
     magnitude_global_mask,
     magnitude_mask,
     n_removed,
-    perplexity,
     quantize_rtn,
     rtn_step,
     wanda_mask,
     wanda_scores,
 )
+from saeviz.compression.methods import COMPRESSORS, UnsupportedModel, apply_masks, compress_model, input_hook_name, linear_view
+from saeviz.jobs import Cancelled
+from saeviz.model.loss import ce_loss, perplexity
 from saeviz.specs import PRUNABLE_MATRICES, CompressSpec
 
 T, F = True, False

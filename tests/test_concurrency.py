@@ -62,7 +62,7 @@ def _assert_no_error(page) -> None:
 def test_two_sessions_and_a_cli_sweep_share_one_cache(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from saeviz.store import Store
+    from saeviz.store.db import Store
 
     cache = tmp_path / "cache"
     server, url = _serve(cache, tmp_path / "streamlit.log")

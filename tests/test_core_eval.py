@@ -4,12 +4,12 @@ cache keys per variant; the metrics-table migration from schema 1."""
 import pytest
 import torch
 
-from saeviz.activations import keep_positions, special_token_ids
-from saeviz.evals.runner import evaluate, evaluate_suite, wide
-from saeviz.experiment import Workbench
+from saeviz.model.activations import keep_positions, special_token_ids
+from saeviz.pipeline.runner import evaluate, evaluate_suite, wide
+from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import DENSE, CompressSpec, EvalSpec, ModelSpec, site_hook
-from saeviz.store import Store
-from saeviz.variants import VariantSpec
+from saeviz.store.db import Store
+from saeviz.sae.variants import VariantSpec
 
 SPEC = EvalSpec(n_sequences=16, batch_size=8)
 
@@ -69,7 +69,7 @@ def test_variants_have_their_own_rows_and_are_read_back(bench, monkeypatch):
     assert table.loc["mse", "pruned50"] > table.loc["mse", "pretrained"]
     assert set(rows["compression"]) == {"dense", "magnitude-50%"}
 
-    from saeviz.evals import runner
+    from saeviz.pipeline import runner
 
     monkeypatch.setattr(runner, "eval_inputs", lambda *a, **k: pytest.fail("recomputed a cached evaluation"))
     again = evaluate_suite(bench, comp, "mlp", 0, variants, ["core"], {"core": spec})

@@ -11,7 +11,7 @@ import torch
 
 # --- the paper's numbers ----------------------------------------------------------------------------
 def test_paper_numbers_are_read_in_each_tables_own_column_order():
-    from saeviz.paper_numbers import paper_rows, paper_wide
+    from saeviz.report.paper_numbers import paper_rows, paper_wide
 
     core = paper_wide("core", "attn").set_index("metric")
     # Table 1, Attention, explained variance: Pretrained 0.802, Pruned25 0.793, Pruned50 0.727, Trained 0.859
@@ -31,7 +31,7 @@ def test_paper_numbers_are_read_in_each_tables_own_column_order():
 
 # --- shipped masks and the stale-data gate -----------------------------------------------------------
 def test_masks_pack_to_bits_and_back():
-    from saeviz.demo import pack_masks, unpack_masks
+    from saeviz.store.demo import pack_masks, unpack_masks
 
     masks = {"0.W_Q": torch.tensor([[True, False, True], [False, False, True]]), "1.W_in": torch.ones(3, 5, dtype=torch.bool)}
     packed, shapes = pack_masks(masks)
@@ -41,7 +41,7 @@ def test_masks_pack_to_bits_and_back():
 
 
 def _demo_dir(tmp_path, fingerprint, rows):
-    from saeviz.experiment import RESULTS_VERSION
+    from saeviz.store.keys import RESULTS_VERSION
 
     root = tmp_path / "demo"
     root.mkdir(parents=True)
@@ -59,7 +59,7 @@ def _row(run_key, compression, site, layer, variant, sparsity, metric, value):
 
 
 def test_shipped_rows_are_served_only_for_the_current_assets(tmp_path):
-    from saeviz import demo
+    from saeviz.store import demo
     from saeviz.embedded import fingerprint
 
     rows = [_row("k1", "dense", None, None, "model", None, "ce_loss", 3.0), _row("k2", "wanda-50%", None, None, "model", None, "ce_loss", 3.3)]
@@ -72,7 +72,7 @@ def test_shipped_rows_are_served_only_for_the_current_assets(tmp_path):
 
 def test_tour_sentences_come_from_the_shipped_numbers(tmp_path):
     from saeviz.embedded import fingerprint
-    from saeviz.tour import tour_steps
+    from saeviz.report.tour import tour_steps
 
     rows = [_row("k1", "dense", None, None, "model", None, "ce_loss", 3.0), _row("k2", "wanda-50%", None, None, "model", None, "ce_loss", 3.3)]
     for layer in (0, 1):
@@ -92,15 +92,16 @@ def test_tour_sentences_come_from_the_shipped_numbers(tmp_path):
 
 # --- cache keys the pages read ------------------------------------------------------------------------
 def test_model_ce_key_is_the_key_the_workbench_stores_under(tmp_path, tiny_model, tiny_tokens):
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline.runner import model_ce
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.specs import DENSE, EvalSpec, ModelSpec
-    from saeviz.store import Store
+    from saeviz.store.db import Store
     from ui.reads import model_ce_key, read_runs_uncached
 
     bench = Workbench(ModelSpec(name="tiny"), Store(tmp_path), tokens_source="tiny", sae_template="tiny/{site}/{layer}",
                       model=tiny_model, tokens={"eval": tiny_tokens})
     spec = EvalSpec(n_sequences=2, batch_size=2)
-    ce = bench.model_ce(DENSE, spec)
+    ce = model_ce(bench, DENSE, spec)
     key = model_ce_key(bench, DENSE, spec)
     assert bench.run_keys[-1] == key
     rows = read_runs_uncached(str(tmp_path), [key])

@@ -33,12 +33,13 @@ def job(workdir: Path) -> dict:
     import torch
 
     from saeviz import embedded
-    from saeviz.activations import collect_activations
-    from saeviz.compress import ce_loss, compress_model
-    from saeviz.sae_prune import apply_sae_masks, prune_sae
-    from saeviz.saes import load_sae
+    from saeviz.model.activations import collect_activations
+    from saeviz.compression.methods import compress_model
+    from saeviz.model.loss import ce_loss
+    from saeviz.sae.prune import apply_sae_masks, prune_sae
+    from saeviz.sae.load import load_sae
     from saeviz.specs import CompressSpec, SaePruneSpec, SaeSpec, TrainSpec, site_hook
-    from saeviz.train import retrain_like
+    from saeviz.sae.train import retrain_like
 
     torch.set_num_threads(1)
     model = embedded.load_model(device="cpu")

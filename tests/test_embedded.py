@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from saeviz import embedded as E
-from saeviz.embedded import data, metrics, toyworld
+from saeviz.embedded import data, toyworld
+from saeviz.embedded_build import metrics
+from saeviz.model.loss import ce_loss
 
 
 HELDOUT_ACCURACY_FLOOR = 0.90  # the target; report.py measures 0.966 on 1,680 prompts
@@ -54,7 +56,7 @@ def test_model_loads_fast_and_beats_unigram(model):
     assert time.perf_counter() - t0 < 2.0
     assert not model.training
     rows = E.load_tokens("eval")[:48]
-    loss, unigram = metrics.lm_loss(model, rows), metrics.unigram_entropy(rows[:, 1:])
+    loss, unigram = ce_loss(model, rows, 64), metrics.unigram_entropy(rows[:, 1:])
     assert loss < unigram - 1.5, (loss, unigram)
 
 
@@ -81,7 +83,7 @@ def test_toyworld_templates_and_entities_are_split(world):
 
 
 def _accuracy(model, world, which: str, per_cell: int) -> tuple[float, dict]:
-    from saeviz.embedded.report import sample_prompts
+    from saeviz.embedded_build.report import sample_prompts
 
     prompts = sample_prompts(toyworld.fact_prompts(world, which, "train"), per_cell=per_cell, seed=1)
     correct = metrics.fact_accuracy(model, model.tokenizer, prompts)
@@ -146,10 +148,10 @@ def test_split_prompt_puts_answer_after_prompt():
 
 
 def test_training_rows_for_retraining_are_rebuilt_from_the_shipped_corpus(tmp_path, monkeypatch):
-    from saeviz.data import load_split
-    from saeviz.embedded import build
+    from saeviz.model.tokens import load_split
+    from saeviz.embedded import recipe
 
-    monkeypatch.setattr(build, "CACHE_DIR", tmp_path)  # force a rebuild, not a cached copy
+    monkeypatch.setattr(recipe, "CACHE_DIR", tmp_path)  # force a rebuild, not a cached copy
     rows = load_split("embedded", "train")
     assert rows.shape[1] == 128 and rows.shape[0] > 10_000
     assert (rows[:, 0] == E.load_tokenizer().bos_token_id).all()

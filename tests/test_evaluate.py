@@ -5,9 +5,9 @@ import copy
 import pytest
 import torch
 
-from saeviz import metrics
-from saeviz.evaluate import naive_downstream, reconstruction_stats
-from saeviz.splice import SpliceEngine, next_token_terms
+from saeviz.evals import metrics
+from saeviz.evals.measure import naive_downstream, reconstruction_stats
+from saeviz.evals.splice import SpliceEngine, next_token_terms
 
 
 def test_reconstruction_metrics_by_hand():
@@ -119,7 +119,7 @@ def test_reconstruction_stats_chunks_match_whole(make_sae):
 
 
 def test_precomputed_reconstructions_give_the_same_splice(tiny_model, tiny_tokens, make_sae):
-    from saeviz.activations import collect_activations
+    from saeviz.model.activations import collect_activations
 
     hook = "blocks.1.attn.hook_z"
     sae = make_sae("topk", 32, 64, hook)
@@ -132,7 +132,7 @@ def test_precomputed_reconstructions_give_the_same_splice(tiny_model, tiny_token
 
 
 def test_a_soft_capped_model_gets_core_downstream_metrics_the_naive_way(tiny_model, tiny_tokens, make_sae):
-    from saeviz.activations import collect_activations
+    from saeviz.model.activations import collect_activations
     from saeviz.evals.base import EvalInputs
     from saeviz.evals.core import run_core
     from saeviz.specs import EvalSpec

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import torch
 
-from saeviz.store import Store
+from saeviz.store.db import Store
 
 REPO = Path(__file__).resolve().parents[1]
 # One unit, three SAE sparsities and a small retraining: every kind of job (compression, evaluation,
@@ -160,7 +160,7 @@ def test_killed_training_and_sweep_resume_to_the_uninterrupted_numbers(tmp_path)
 WRITER = textwrap.dedent("""
     import sys
     import pandas as pd
-    from saeviz.store import Store
+    from saeviz.store.db import Store
 
     store = Store(sys.argv[1])
     rows = pd.DataFrame({"item": [str(i) for i in range(2000)], "metric": "m", "value": 1.0})
@@ -194,7 +194,7 @@ def test_a_run_is_written_in_one_statement_keeping_types_and_the_last_duplicate(
 def test_temp_files_of_dead_writers_are_ignored_then_removed(tmp_path):
     import torch as t
 
-    from saeviz.atomic import temp_sibling
+    from saeviz.store.atomic import temp_sibling
 
     store = Store(tmp_path)
     path = store.array_path("acts", "k")
@@ -217,7 +217,7 @@ KILL_IN_FINAL_SAVE = textwrap.dedent("""
     from tests.conftest import build_sae
     from transformer_lens import HookedTransformer, HookedTransformerConfig
     from saeviz.specs import TrainSpec
-    from saeviz.train import retrain_like
+    from saeviz.sae.train import retrain_like
 
     cfg = HookedTransformerConfig(n_layers=2, d_model=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=100, n_ctx=16,
                                   act_fn="gelu", normalization_type="LN", seed=0, device="cpu")
@@ -239,7 +239,7 @@ KILL_IN_FINAL_SAVE = textwrap.dedent("""
 
 def test_a_kill_while_the_trained_sae_is_saved_leaves_no_finished_looking_folder(tmp_path, tiny_model, make_sae):
     from saeviz.specs import TrainSpec
-    from saeviz.train import retrain_like
+    from saeviz.sae.train import retrain_like
 
     work = tmp_path / "sae"
     killed = subprocess.run([sys.executable, "-c", KILL_IN_FINAL_SAVE, str(work)], cwd=REPO, env=ENV, capture_output=True)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from saeviz.feature_diff import (
+from saeviz.features.diff import (
     MatchSpec, PairedAccumulator, changes_frame, decoder_cosine, identity_pairs, match_latents, rank_latents,
     unmatched_reference, weight_removed,
 )
@@ -84,12 +84,12 @@ def test_retrained_sae_built_as_a_permutation_is_matched_through_the_workbench(t
     pretrained one by decoder cosine: the assignment is the permutation, and paired activations agree."""
     import copy
 
-    from saeviz import feature_jobs as fj
-    from saeviz.experiment import Workbench
-    from saeviz.features import FeatureSpec
+    from saeviz.pipeline import feature_jobs as fj
+    from saeviz.pipeline.workbench import Workbench
+    from saeviz.features.stats import FeatureSpec
     from saeviz.specs import DENSE, ModelSpec
-    from saeviz.store import Store
-    from saeviz.variants import VariantSpec
+    from saeviz.store.db import Store
+    from saeviz.sae.variants import VariantSpec
 
     sae = make_sae("standard", 32, 48, "blocks.1.hook_resid_post")
     perm = torch.randperm(48, generator=torch.Generator().manual_seed(1))
@@ -97,7 +97,7 @@ def test_retrained_sae_built_as_a_permutation_is_matched_through_the_workbench(t
     with torch.no_grad():
         permuted.W_enc.copy_(sae.W_enc[:, perm]), permuted.b_enc.copy_(sae.b_enc[perm]), permuted.W_dec.copy_(sae.W_dec[perm])
     bench = Workbench(ModelSpec(name="tiny"), Store(tmp_path), model=tiny_model, tokens={"eval": tiny_tokens})
-    monkeypatch.setattr(bench, "variant_sae", lambda c, s, l, v, *a, **k: permuted if v.kind == "retrained" else sae)
+    monkeypatch.setattr(fj, "sae_of", lambda b, c, s, l, v, *a, **k: permuted if v.kind == "retrained" else sae)
     changes = fj.latent_changes(bench, DENSE, "resid", 1, VariantSpec("retrained"), FeatureSpec(), MatchSpec())
     assert changes["ref_latent"].tolist() == perm.tolist()
     assert np.allclose(changes["cosine"], 1.0, atol=1e-5)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from saeviz.errors import SaevizError
-from saeviz.features import (
+from saeviz.features.stats import (
     FeatureSpec, LatentAccumulator, band_edges_FB, concept_scores, best_concepts, decoder_in_resid, find_mentions,
     histogram_FB, logit_effects, mention_tokens, quantile_ranks, summarize, top_token_labels,
 )
@@ -154,11 +154,11 @@ def test_tiny_sae_through_the_workbench_fires_only_on_its_token(tiny_model, make
 
     Block 0 writes nothing and positions embed to 0, so blocks.0.hook_resid_post is the token embedding;
     the cached activations drop BOS rows, and the pass must put every activation back at its position."""
-    from saeviz import feature_jobs as fj
-    from saeviz.experiment import Workbench
+    from saeviz.pipeline import feature_jobs as fj
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.specs import DENSE, ModelSpec
-    from saeviz.store import Store
-    from saeviz.variants import VariantSpec
+    from saeviz.store.db import Store
+    from saeviz.sae.variants import VariantSpec
 
     with torch.no_grad():
         for name, p in tiny_model.blocks[0].named_parameters():
@@ -168,9 +168,9 @@ def test_tiny_sae_through_the_workbench_fires_only_on_its_token(tiny_model, make
         tiny_model.W_E[:, 0] = 0.0
         tiny_model.W_E[7, 0] = 1.0
     # the tiny model has no tokenizer: declare token 0 special (BOS), as a tokenizer would
-    import saeviz.activations
+    import saeviz.model.activations
 
-    monkeypatch.setattr(saeviz.activations, "special_token_ids", lambda model: [0])
+    monkeypatch.setattr(saeviz.model.activations, "special_token_ids", lambda model: [0])
     monkeypatch.setattr(fj, "special_token_ids", lambda model: [0])
     sae = make_sae("standard", 32, 2, "blocks.0.hook_resid_post")
     with torch.no_grad():
@@ -180,7 +180,7 @@ def test_tiny_sae_through_the_workbench_fires_only_on_its_token(tiny_model, make
         sae.W_dec[0, 0] = 1.0
     tokens = torch.tensor([[0, 7, 3, 4, 5, 6], [0, 1, 2, 3, 7, 2], [0, 1, 2, 3, 4, 5]])
     bench = Workbench(ModelSpec(name="tiny"), Store(tmp_path), model=tiny_model, tokens={"eval": tokens})
-    monkeypatch.setattr(bench, "variant_sae", lambda *args, **kw: sae)
+    monkeypatch.setattr(fj, "sae_of", lambda *args, **kw: sae)
     spec = FeatureSpec(top_k=5, before=2, after=1, n_bins=4, n_bands=1, per_band=2)
     t = fj.feature_tables(bench, DENSE, "resid", 0, VariantSpec("dense"), spec)
     lat = t.latents.set_index("latent")
@@ -212,7 +212,7 @@ class _CharTokenizer:
 
 def test_toy_world_concepts_name_a_latent_firing_on_one_countrys_cities():
     """Cities 'Ab' and 'Cd' are in France, 'Ef' in Italy; latent 0 fires on the French city names only."""
-    from saeviz.feature_jobs import concept_patterns
+    from saeviz.pipeline.feature_jobs import concept_patterns
 
     world = {"entities": {"cities": [{"name": n, "country": c, "continent": "Europe", "language": "x"}
                                      for n, c in (("Ab", "France"), ("Cd", "France"), ("Ef", "Italy"))]}}

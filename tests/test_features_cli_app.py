@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from saeviz import cli_features, feature_diff
-from saeviz.cli import main
-from saeviz.cli_features import parse_sae_ref
+
+from saeviz.cli.main import main
+from saeviz.cli.features import parse_sae_ref
 from saeviz.specs import DENSE, CompressSpec
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -27,10 +27,6 @@ def test_sae_references():
     assert parse_sae_ref("gpt2-small-res-jb/blocks.8.hook_resid_post") == ("resid", 8, "gpt2-small-res-jb/blocks.8.hook_resid_post")
     with pytest.raises(ValueError, match="SITE/LAYER"):
         parse_sae_ref("some-release/some-id")
-
-
-def test_cli_choices_mirror_the_backend():
-    assert cli_features.RANKINGS == feature_diff.RANKINGS and cli_features.MATCH_METHODS == feature_diff.MATCH_METHODS
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 from conftest import SAE_ARCHITECTURES
 
 from saeviz.errors import CompatibilityError, LoadError
-from saeviz.models import hook_sites, load_model, model_summary
-from saeviz.saes import check_compatible, load_sae, sae_summary
+from saeviz.model.load import hook_sites, load_model, model_summary
+from saeviz.sae.load import check_compatible, load_sae, sae_summary
 from saeviz.specs import ModelSpec, SaeSpec
 
 
@@ -116,7 +116,7 @@ def test_sae_spec_parsing_errors():
 
 def test_core_package_never_imports_streamlit():
     code = (
-        "import sys, saeviz, saeviz.models, saeviz.saes, saeviz.specs, saeviz.cli;"
+        "import sys, saeviz, saeviz.model.load, saeviz.sae.load, saeviz.specs, saeviz.cli.main;"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'streamlit'];"
         "print(bad); sys.exit(1 if bad else 0)"
     )

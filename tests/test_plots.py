@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from saeviz.plots import compress_stats_figure, model_ce_figure, sweep_curves_figure
+from saeviz.report.plots import compress_stats_figure, model_ce_figure, sweep_curves_figure
 
 
 def _rows():
@@ -35,7 +35,7 @@ def test_compress_stats_and_ce_figures():
 
 
 def test_pruned_curve_takes_the_pretrained_sae_as_its_zero_point():
-    from saeviz.plots import pruned_curve
+    from saeviz.report.plots import pruned_curve
 
     unit = pd.DataFrame({"variant": ["pretrained", "pruned", "pruned"], "sae_sparsity": [float("nan"), 0.9, 0.5],
                          "value": [0.9, 0.2, 0.7]})
@@ -46,7 +46,7 @@ def test_pruned_curve_takes_the_pretrained_sae_as_its_zero_point():
 
 
 def test_sparsity_panel_marks_the_slider_point_and_the_levels():
-    from saeviz.plots import sparsity_panel_figure
+    from saeviz.report.plots import sparsity_panel_figure
 
     rows = _rows()
     fig = sparsity_panel_figure(rows, "explained_variance", "resid", markers={1: 0.5})
@@ -60,7 +60,7 @@ def test_sparsity_panel_marks_the_slider_point_and_the_levels():
 
 
 def test_layerwise_figure_overlays_compressions_by_dash():
-    from saeviz.plots import layerwise_figure
+    from saeviz.report.plots import layerwise_figure
 
     rows = pd.DataFrame([{"compression": c, "site": "resid", "layer": l, "variant": "pretrained", "sae_sparsity": None,
                           "metric": "explained_variance", "value": v + l / 10}
@@ -75,7 +75,7 @@ def test_layerwise_figure_overlays_compressions_by_dash():
 
 
 def test_grouped_bars_outline_the_best_bar_of_each_group():
-    from saeviz.plots import grouped_bars_figure
+    from saeviz.report.plots import grouped_bars_figure
 
     table = pd.DataFrame({"item": ["city.country", "person.field"], "pretrained": [0.5, 0.8], "retrained": [0.6, 0.7]})
     fig = grouped_bars_figure(table, "item", ["pretrained", "retrained"], "RAVEL",

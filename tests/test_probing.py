@@ -6,6 +6,8 @@ import re
 import pytest
 import torch
 
+from saeviz.specs import site_hook
+
 from saeviz.errors import SaevizError
 from saeviz.evals import probing as P
 from saeviz.evals import toy_datasets as T
@@ -86,10 +88,10 @@ def test_a_world_without_counter_stereotypes_is_refused():
 @pytest.fixture(scope="module")
 def embedded_inputs():
     from saeviz import embedded
-    from saeviz.saes import flat_inputs, load_sae_dir
+    from saeviz.sae.load import flat_inputs, load_sae_dir
 
     return EvalInputs(model=embedded.load_model(), sae=flat_inputs(load_sae_dir(embedded.sae_dir("mlp", 2))).eval(),
-                      hook=embedded.hook_name("mlp", 2), site="mlp", layer=2, tokens=None, acts=None,
+                      hook=site_hook("mlp", 2), site="mlp", layer=2, tokens=None, acts=None,
                       world=embedded.load_toyworld())
 
 
@@ -129,7 +131,7 @@ def test_sparse_probing_runs_on_the_embedded_mlp_site(embedded_inputs):
 
 
 def test_probing_without_world_or_hub_says_so(embedded_inputs, monkeypatch):
-    from saeviz import hub
+    from saeviz.model import hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()

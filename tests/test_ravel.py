@@ -199,14 +199,14 @@ def _inputs(model, sae, world, hook="blocks.0.hook_resid_post", memo=None):
 
 @pytest.mark.parametrize("online, words", [(False, "unreachable"), (True, "sae_bench_ravel")])
 def test_no_world_says_what_to_do(monkeypatch, tiny_model, make_sae, online, words):
-    monkeypatch.setattr("saeviz.hub.hub_reachable", lambda *a, **k: online)
+    monkeypatch.setattr("saeviz.model.hub.hub_reachable", lambda *a, **k: online)
     with pytest.raises(SaevizError, match="needs a RAVEL prompt set") as err:
         R.run_ravel(_inputs(tiny_model, make_sae("topk", 32, 64, "x"), None), R.RavelSpec())
     assert words in str(err.value)
 
 
 def test_sae_bench_ravel_refuses_what_it_cannot_run(monkeypatch, make_sae):
-    monkeypatch.setattr("saeviz.hub.hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr("saeviz.model.hub.hub_reachable", lambda *a, **k: False)
     resid, mlp = make_sae("topk", 32, 64, "blocks.3.hook_resid_post"), make_sae("topk", 32, 64, "blocks.3.hook_mlp_out")
     with pytest.raises(SaevizError, match="supports gemma-2-2b"):
         R.sae_bench_ravel(resid, "gpt2")
@@ -232,7 +232,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def embedded():
     from saeviz.embedded import load_model, load_toyworld, sae_dir
-    from saeviz.saes import flat_inputs, load_sae_dir
+    from saeviz.sae.load import flat_inputs, load_sae_dir
 
     return load_model(), flat_inputs(load_sae_dir(sae_dir("resid", 2))), load_toyworld()
 

@@ -4,8 +4,8 @@ report end to end on a tiny in-process model."""
 import pandas as pd
 import pytest
 
-from saeviz import claims
-from saeviz.report_render import markdown_table, table
+from saeviz.report import claims
+from saeviz.report.render import markdown_table, table
 
 
 def _rows(values: dict) -> pd.DataFrame:
@@ -75,10 +75,10 @@ def test_report_end_to_end_on_a_tiny_model(tmp_path, tiny_model):
     import torch
     from conftest import build_sae
 
-    from saeviz.experiment import Workbench
-    from saeviz.report import ReportSpec, compute, write
+    from saeviz.pipeline.workbench import Workbench
+    from saeviz.report.build import ReportSpec, compute, write
     from saeviz.specs import CompressSpec, EvalSpec, ModelSpec, TrainSpec
-    from saeviz.store import Store
+    from saeviz.store.db import Store
 
     for site, hook in (("mlp", "blocks.1.hook_mlp_out"), ("resid", "blocks.1.hook_resid_post")):
         build_sae("topk", 32, 64, hook).save_model(tmp_path / "saes" / site)

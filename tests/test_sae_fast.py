@@ -5,10 +5,10 @@ import copy
 import pytest
 import torch
 
-from saeviz.evaluate import reconstruction_stats
-from saeviz.metrics import reconstruction_metrics
-from saeviz.sae_fast import latent_sq_sums, sparse_code, sparse_decode, supports_sparse
-from saeviz.sae_prune import latent_norm, prune_sae
+from saeviz.evals.measure import reconstruction_stats
+from saeviz.evals.metrics import reconstruction_metrics
+from saeviz.sae.sparse import latent_sq_sums, sparse_code, sparse_decode, supports_sparse
+from saeviz.sae.prune import latent_norm, prune_sae
 from saeviz.specs import SaePruneSpec
 
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from conftest import SAE_ARCHITECTURES
 
-from saeviz.compress_math import wanda_mask
-from saeviz.sae_prune import apply_sae_masks, latent_norm, prune_sae, sae_input_norm
+from saeviz.compression.math import wanda_mask
+from saeviz.sae.prune import apply_sae_masks, latent_norm, prune_sae, sae_input_norm
 from saeviz.specs import SaePruneSpec
 
 

@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+from saeviz.specs import site_hook
+
 from saeviz.errors import SaevizError
 from saeviz.evals import probing as P
 from saeviz.evals import scr_tpp as S
@@ -181,10 +183,10 @@ def test_decoder_with_run_time_normalisation_is_refused(make_sae):
 @pytest.fixture(scope="module")
 def embedded_inputs():
     from saeviz import embedded
-    from saeviz.saes import flat_inputs, load_sae_dir
+    from saeviz.sae.load import flat_inputs, load_sae_dir
 
     return EvalInputs(model=embedded.load_model(), sae=flat_inputs(load_sae_dir(embedded.sae_dir("attn", 1))).eval(),
-                      hook=embedded.hook_name("attn", 1), site="attn", layer=1, tokens=None, acts=None,
+                      hook=site_hook("attn", 1), site="attn", layer=1, tokens=None, acts=None,
                       world=embedded.load_toyworld())
 
 
@@ -222,7 +224,7 @@ def test_scr_and_tpp_run_on_the_embedded_attention_site(embedded_inputs):
 
 
 def test_without_world_or_hub_the_error_says_so(embedded_inputs, monkeypatch):
-    from saeviz import hub
+    from saeviz.model import hub
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     hub.hub_reachable.cache_clear()

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from saeviz.errors import UnsafePathError
-from saeviz.models import FORCE_WEIGHTS_ONLY, weights_only_loads
-from saeviz.safe_paths import resolve_inside
+from saeviz.model.load import FORCE_WEIGHTS_ONLY, weights_only_loads
+from saeviz.store.safe_paths import resolve_inside
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def test_weights_only_loads_overrides_a_library_asking_for_pickles(tmp_path, mon
 
 
 def test_hub_loads_run_under_weights_only(monkeypatch, tiny_model):
-    import saeviz.models
+    import saeviz.model.load
     from transformer_lens import HookedTransformer
 
     seen = []
@@ -104,12 +104,12 @@ def test_hub_loads_run_under_weights_only(monkeypatch, tiny_model):
         return tiny_model
 
     monkeypatch.delenv(FORCE_WEIGHTS_ONLY, raising=False)
-    monkeypatch.setattr(saeviz.models, "hub_reachable", lambda: True)
-    monkeypatch.setattr(saeviz.models, "_hub_model_fits", lambda *a: None)
+    monkeypatch.setattr(saeviz.model.load, "hub_reachable", lambda: True)
+    monkeypatch.setattr(saeviz.model.load, "_hub_model_fits", lambda *a: None)
     monkeypatch.setattr(HookedTransformer, "from_pretrained", fake_from_pretrained)
     from saeviz.specs import ModelSpec
 
-    assert saeviz.models.load_model(ModelSpec(name="gpt2-small", device="cpu")) is tiny_model
+    assert saeviz.model.load.load_model(ModelSpec(name="gpt2-small", device="cpu")) is tiny_model
     assert seen == ["1"] and FORCE_WEIGHTS_ONLY not in os.environ
 
 

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 import torch
 
-from saeviz.store import Store
+from saeviz.store.db import Store
 
 RUN = {"model": "m", "compression": "wanda-50%", "site": "mlp", "layer": 1, "variant": "pruned", "sae_sparsity": 0.5}
 
@@ -34,7 +34,7 @@ def test_tensors_are_written_whole_and_read_back(tmp_path):
 
 def test_a_writer_process_and_a_reader_share_the_cache(tmp_path):
     writer = textwrap.dedent(f"""
-        from saeviz.store import Store
+        from saeviz.store.db import Store
         store = Store({str(tmp_path)!r})
         for i in range(40):
             store.put_metrics({{**{RUN!r}, "run_key": f"w{{i}}"}}, {{"mse": float(i)}})
@@ -51,7 +51,7 @@ def test_a_writer_process_and_a_reader_share_the_cache(tmp_path):
 def test_batch_defers_this_threads_writes_to_one_transaction(tmp_path):
     import threading
 
-    from saeviz.store import Store
+    from saeviz.store.db import Store
 
     store = Store(tmp_path)
     other = Store(tmp_path)  # another reader of the same file

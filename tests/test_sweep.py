@@ -4,11 +4,12 @@ import pytest
 import torch
 from conftest import build_sae
 
-from saeviz.experiment import Workbench
+from saeviz.pipeline.workbench import Workbench
 from saeviz.jobs import Cancelled
 from saeviz.specs import BestRule, CompressSpec, EvalSpec, ModelSpec, TrainSpec
-from saeviz.store import Store
-from saeviz.sweep import SweepSpec, run_sweep, select_pruned_best
+from saeviz.store.db import Store
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.sae.variants import select_pruned_best
 
 HOOKS = {"attn": "blocks.{layer}.attn.hook_z", "mlp": "blocks.{layer}.hook_mlp_out", "resid": "blocks.{layer}.hook_resid_post"}
 
@@ -110,7 +111,7 @@ def test_pruned_best_rule():
 
 
 def test_embedded_results_are_keyed_by_the_asset_build(tmp_path, monkeypatch):
-    from saeviz import experiment
+    from saeviz.pipeline import workbench as experiment
 
     store = Store(tmp_path / "cache")
     before = experiment.Workbench(ModelSpec(), store).model_key

@@ -5,11 +5,11 @@ import threading
 
 import pytest
 
-from saeviz.evals.runner import evaluate
-from saeviz.experiment import Workbench
+from saeviz.pipeline.runner import evaluate
+from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import DENSE, EvalSpec, ModelSpec
-from saeviz.store import Store
-from saeviz.variants import VariantSpec
+from saeviz.store.db import Store
+from saeviz.sae.variants import VariantSpec
 
 SPEC = EvalSpec(n_sequences=8, batch_size=4)
 WORK = {0: [0.1, 0.2, 0.3, 0.4], 2: [0.15, 0.25, 0.35, 0.45]}  # layer -> SAE sparsities, one thread per layer

@@ -5,7 +5,7 @@ import torch
 
 from saeviz.jobs import Cancelled
 from saeviz.specs import TrainSpec
-from saeviz.train import retrain_like
+from saeviz.sae.train import retrain_like
 
 HOOK = "blocks.1.hook_resid_post"
 
@@ -16,7 +16,7 @@ def train_tokens():
 
 
 def _fvu(sae, model, tokens):
-    from saeviz.activations import hook_activations
+    from saeviz.model.activations import hook_activations
 
     acts = hook_activations(model, HOOK, tokens).flatten(0, 1)
     with torch.no_grad():
@@ -52,7 +52,7 @@ def test_cancel_then_resume_equals_uninterrupted(tiny_model, make_sae, train_tok
 
 
 def test_unsupported_architecture_is_a_clear_error(tiny_model, make_sae, train_tokens, tmp_path):
-    from saeviz.train import training_config_like
+    from saeviz.sae.train import training_config_like
 
     sae = make_sae("topk", d_in=32, d_sae=64, hook_name=HOOK)
     sae.cfg.architecture = lambda: "matryoshka"
@@ -61,7 +61,7 @@ def test_unsupported_architecture_is_a_clear_error(tiny_model, make_sae, train_t
 
 
 def test_stream_yields_full_batches_when_a_sequence_is_short_of_a_batch(tiny_model):
-    from saeviz.train import ActivationStream
+    from saeviz.sae.train import ActivationStream
 
     tokens = torch.randint(0, 100, (64, 16), generator=torch.Generator().manual_seed(0))
     stream = iter(ActivationStream(tiny_model, HOOK, tokens, batch_size=100, seed=0))

@@ -25,15 +25,15 @@ def generation() -> int:
 
 
 def _cache_root() -> str:
-    from saeviz.store import cache_dir
+    from saeviz.store.db import cache_dir
 
     return str(cache_dir())
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _workbench(model: ModelSpec, sae_template: str, tokens_source: str, root: str):
-    from saeviz.experiment import Workbench
-    from saeviz.store import Store
+    from saeviz.pipeline.workbench import Workbench
+    from saeviz.store.db import Store
 
     return Workbench(model, Store(Path(root)), tokens_source=tokens_source, sae_template=sae_template)
 
@@ -61,7 +61,7 @@ def page_workbench():
 
 def loaded_model(bench):
     """The bench's base model, loading it behind a spinner the first time."""
-    if bench._base is None:
+    if not bench.loaded()["base_model"]:
         with st.spinner(f"Loading {bench.model_spec.name}..."):
             return bench.base_model
     return bench.base_model
@@ -98,14 +98,14 @@ def _d_sae_uncached(bench, site: str, layer: int) -> int:
 
 @st.cache_resource(show_spinner="Loading the model and its SAEs...")
 def summary_for(model: ModelSpec, saes: tuple[SaeSpec, ...] | None) -> dict:
-    from saeviz.info import default_sae_specs, load_summary
+    from saeviz.pipeline.info import default_sae_specs, load_summary
 
     specs = list(saes) if saes is not None else default_sae_specs(model)
     return load_summary(model, specs, model=workbench_for(model).base_model)  # one loaded copy for every page
 
 
 def _demo_dir() -> str:
-    from saeviz.demo import demo_dir
+    from saeviz.store.demo import demo_dir
 
     return str(demo_dir())
 
@@ -165,8 +165,8 @@ def _shipped_loader(root: str, demo_dir: str, runs: bool) -> dict:
     state = {"done": False, "added": None}
 
     def load():
-        from saeviz import demo
-        from saeviz.store import Store
+        from saeviz.store import demo
+        from saeviz.store.db import Store
 
         try:
             state["added"] = demo.load_into_store(Store(Path(root)), Path(demo_dir), runs=runs)

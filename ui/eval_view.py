@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from saeviz.paper_numbers import SETTING_NOTE, paper_wide
-from saeviz.plots import grouped_bars_figure, metric_label
+from saeviz.report.paper_numbers import SETTING_NOTE, paper_wide
+from saeviz.report.plots import grouped_bars_figure, metric_label
 from ui.export_ui import show_figure, table_exports
 
 BAR_DEFAULTS = ("explained_variance", "cossim", "ce_loss_score", "kl_div_score", "frac_alive", "disentanglement",

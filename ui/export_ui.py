@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from saeviz.export import FIGURE_FORMATS, MIME, PackItem, figure_bytes, slug, table_bytes
+from saeviz.report.export import FIGURE_FORMATS, MIME, PackItem, figure_bytes, slug, table_bytes
 
 PACK_KEY = "comparison_pack"
 

@@ -9,8 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from saeviz import feature_jobs as fj
-from saeviz.store import Store
+from saeviz.pipeline import feature_jobs as fj
+from saeviz.store.db import Store
 
 
 class _Missing(Exception):

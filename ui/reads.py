@@ -1,5 +1,5 @@
 """What the cache already holds for a page's choices, without computing anything: every run key is
-derived from the specs exactly as saeviz.evals.runner derives it, and the rows are read from the
+derived from the specs exactly as saeviz.pipeline.runner derives it, and the rows are read from the
 cache plus the shipped demo data. Plain functions (no Streamlit) so that they are tested directly."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 
 from saeviz.specs import CompressSpec, EvalSpec, spec_key
-from saeviz.variants import VariantSpec
+from saeviz.sae.variants import VariantSpec
 
 SLIDER_GRID = tuple(round(i / 100, 2) for i in range(100))  # SAE sparsities a slider can take
 
 
 def read_runs_uncached(root: str, keys: list[str]) -> pd.DataFrame:
-    from saeviz import demo
-    from saeviz.store import METRIC_COLUMNS, Store
+    from saeviz.store import demo
+    from saeviz.store.db import METRIC_COLUMNS, Store
 
     stored = Store(Path(root)).metrics_for_runs(keys)
     missing = set(keys) - set(stored["run_key"])
@@ -27,8 +27,8 @@ def read_runs_uncached(root: str, keys: list[str]) -> pd.DataFrame:
 
 
 def compress_stats_uncached(root: str, compress_key: str) -> pd.DataFrame:
-    from saeviz import demo
-    from saeviz.store import Store
+    from saeviz.store import demo
+    from saeviz.store.db import Store
 
     stats = Store(Path(root)).compress_stats(compress_key)
     return stats if len(stats) else demo.shipped_compress_stats(compress_key)
@@ -36,17 +36,16 @@ def compress_stats_uncached(root: str, compress_key: str) -> pd.DataFrame:
 
 def run_key(bench, compress: CompressSpec, site: str, layer: int, variant: VariantSpec, name: str = "core", spec=None) -> str:
     from saeviz.evals import get_evaluation
-    from saeviz.evals.runner import run_key as runner_key
+    from saeviz.pipeline.runner import run_key as runner_key
 
     spec = spec if spec is not None else get_evaluation(name).spec_cls()
     return runner_key(bench, compress, site, layer, variant, name, spec)
 
 
 def model_ce_key(bench, compress: CompressSpec, eval_spec: EvalSpec) -> str:
-    # the recipe of Workbench.model_ce (kept in step with it; a test compares the two)
-    from saeviz.experiment import combine_keys
+    from saeviz.store.keys import model_ce_key as key
 
-    return combine_keys(bench.compress_key(compress), "ce", spec_key(eval_spec))
+    return key(bench.compress_key(compress), eval_spec)
 
 
 def model_ce(rows: pd.DataFrame) -> float | None:
@@ -57,7 +56,7 @@ def model_ce(rows: pd.DataFrame) -> float | None:
 def sweep_keys(bench, spec, layers: list[int]) -> list[str]:
     """Every run key of a sweep (model CE of dense and compressed, then each unit's variants)."""
     from saeviz.specs import DENSE
-    from saeviz.sweep import unit_variants
+    from saeviz.pipeline.sweep import unit_variants
 
     keys = [model_ce_key(bench, DENSE, spec.eval), model_ce_key(bench, spec.compression, spec.eval)]
     for site in spec.sites:
@@ -90,6 +89,6 @@ def value_at(rows: pd.DataFrame, metric: str, variant: str, sae_sparsity: float 
 
 def variant_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Tidy rows -> one row per (eval, item, metric), one column per variant label (pruned25, ...)."""
-    from saeviz.evals.runner import wide
+    from saeviz.pipeline.runner import wide
 
     return wide(rows, item=None) if len(rows) else pd.DataFrame(columns=["eval", "item", "metric"])

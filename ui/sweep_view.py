@@ -13,8 +13,8 @@ import pandas as pd
 import streamlit as st
 
 from saeviz.errors import SaevizError
-from saeviz.plots import metric_label, place_markers, sparsity_panel_figure
-from saeviz.variants import VariantSpec
+from saeviz.report.plots import metric_label, place_markers, sparsity_panel_figure
+from saeviz.sae.variants import VariantSpec
 from ui.cli_text import sweep_command
 from ui.cached import bump_generation, d_sae_for, loaded_model, read_runs
 from ui.export_ui import show_figure
@@ -47,7 +47,7 @@ def unit_rows(bench, spec, site: str, layer: int, swept: pd.DataFrame) -> pd.Dat
 
 def compute_point(bench, spec, site: str, layer: int, sparsity: float) -> None:
     """A pruned SAE between the swept points, evaluated now (the result is cached for every later visit)."""
-    from saeviz.evals.runner import evaluate
+    from saeviz.pipeline.runner import evaluate
 
     loaded_model(bench)
     with st.spinner(f"Layer {layer}: pruning the SAE to {sparsity:.0%} and evaluating it..."):
@@ -77,7 +77,7 @@ def _dead_line(bench, rows: pd.DataFrame, site: str, layer: int, sparsity: float
 def _changes_line(bench, spec, site: str, layer: int, sparsity: float) -> str:
     """What the feature browser measured for this variant, when it has (its cached per-latent changes,
     read once per process: this runs on every slider move)."""
-    from saeviz import feature_jobs as fj
+    from saeviz.pipeline import feature_jobs as fj
     from ui.feature_view import cached_changes
 
     variant = VariantSpec("pruned", sparsity, spec.sae_prune_method)

@@ -8,7 +8,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from saeviz.plots import compress_stats_figure, model_ce_figure
+from saeviz.pipeline import runner
+from saeviz.report.plots import compress_stats_figure, model_ce_figure
 from saeviz.specs import DENSE
 from ui import jobs
 from ui.cached import compress_stats, page_workbench, read_runs
@@ -49,9 +50,9 @@ def _work(progress):
 
     bench.compressed(spec, phase)  # loads the model first when needed (in this job's thread)
     progress(n_layers, n_layers + 2, "CE of the dense model")
-    bench.model_ce(DENSE, eval_spec)
+    runner.model_ce(bench, DENSE, eval_spec)
     progress(n_layers + 1, n_layers + 2, f"CE of {spec.label()}")
-    bench.model_ce(spec, eval_spec)
+    runner.model_ce(bench, spec, eval_spec)
     progress(n_layers + 2, n_layers + 2, "done")
 
 

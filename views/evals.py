@@ -4,10 +4,10 @@ paper's published numbers as a toggle where its setting has them."""
 
 import streamlit as st
 
-from saeviz import demo
+from saeviz.store import demo
 from saeviz.evals import EVALS, get_evaluation
 from saeviz.specs import SITES, middle_layer
-from saeviz.variants import VariantSpec
+from saeviz.sae.variants import VariantSpec
 from ui import jobs
 from ui.cached import page_workbench, read_runs
 from ui.cli_text import compress_flags
@@ -55,7 +55,7 @@ if missing:
     job_key = f"evals:{bench.store.root}:{bench.model_key}:{compress}:{site}:{layer}:{name}:{[v.label() for v in missing]}"
 
     def _work(progress):
-        from saeviz.evals.runner import evaluate_suite
+        from saeviz.pipeline.runner import evaluate_suite
 
         return evaluate_suite(bench, compress, site, layer, missing, [name], specs={name: spec}, progress=progress)
 

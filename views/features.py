@@ -7,12 +7,12 @@ sequences when not all), so a shared link reopens the same view. Statistics are 
 
 import streamlit as st
 
-from saeviz import feature_jobs as fj
+from saeviz.pipeline import feature_jobs as fj
 from saeviz.errors import SaevizError
-from saeviz.feature_diff import RANKINGS, MatchSpec, rank_latents, unmatched_reference
-from saeviz.features import FeatureSpec
+from saeviz.features.diff import RANKINGS, MatchSpec, rank_latents, unmatched_reference
+from saeviz.features.stats import FeatureSpec
 from saeviz.specs import SITES, CompressSpec
-from saeviz.variants import VariantSpec
+from saeviz.sae.variants import VariantSpec
 from ui.cached import page_workbench, progress_bar
 from ui.feature_view import (
     cached_changes, cached_tables, cached_vocabulary, contexts_html, histogram_figure, logit_frame,

@@ -31,7 +31,7 @@ except (SaevizError, ValueError) as exc:
 cards = st.columns([2.2, 1, 1, 1, 1])
 summary = None
 if model_spec.is_embedded and sae_specs is None:
-    from saeviz import demo
+    from saeviz.store import demo
 
     summary = demo.summary()  # saved with the demo data; no model load
 if summary is None:
@@ -53,7 +53,7 @@ st.caption(f"{m['heads']} heads x d_head {m['d_head']}, d_mlp {m['d_mlp']}, voca
 
 import pandas as pd  # noqa: E402  (after the first cards are on screen)
 
-from saeviz.plots import sae_coverage_figure  # noqa: E402
+from saeviz.report.plots import sae_coverage_figure  # noqa: E402
 
 saes = pd.DataFrame(summary["saes"])
 if len(saes):
@@ -65,7 +65,7 @@ else:
 with st.expander("Hook sites"):
     st.dataframe(pd.DataFrame(summary["sites"]), hide_index=True, width="stretch")
 
-from saeviz.info import device_info  # noqa: E402  (imports torch: last, so it never delays the page)
+from saeviz.pipeline.info import device_info  # noqa: E402  (imports torch: last, so it never delays the page)
 
 dev = device_info()
 device_card.metric("Device", "GPU" if dev["gpu"] else "CPU", help=dev["device"])

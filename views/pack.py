@@ -4,7 +4,7 @@ README says how to regenerate them with the CLI."""
 import streamlit as st
 
 from saeviz.errors import SaevizError
-from saeviz.export import comparison_pack
+from saeviz.report.export import comparison_pack
 from ui.export_ui import pack
 
 st.title("Export pack")

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import streamlit as st
 
-from saeviz import demo
-from saeviz.plots import METRIC_LABELS, figure1, metric_label
+from saeviz.store import demo
+from saeviz.report.plots import METRIC_LABELS, figure1, metric_label
 from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, spec_help
-from saeviz.sweep import SweepSpec
+from saeviz.pipeline.sweep import SweepSpec
 from ui import jobs
 from ui.cached import page_workbench, read_runs
 from ui.controls import compression_picker
@@ -56,7 +56,7 @@ def _job_key(sweep: SweepSpec) -> str:
 
 
 def _start_sweep(sweep: SweepSpec, label: str) -> None:
-    from saeviz.sweep import run_sweep
+    from saeviz.pipeline.sweep import run_sweep
 
     jobs.start(_job_key(sweep), label, lambda p: run_sweep(bench, sweep, p))
 

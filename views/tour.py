@@ -3,8 +3,8 @@ shipped with saeviz (saeviz/demo_data), so nothing is computed while presenting.
 
 import streamlit as st
 
-from saeviz import demo
-from saeviz.tour import tour_steps
+from saeviz.store import demo
+from saeviz.report.tour import tour_steps
 from ui.export_ui import show_figure
 
 LIVE = {1: "views/compress.py", 2: "views/layers.py", 3: "views/sweep.py", 4: "views/sweep.py", 5: "views/evals.py", 7: "views/evals.py",

@@ -2,8 +2,10 @@
 
 Everything here loads from `ASSETS_DIR` without touching the network. Heavy libraries
 (transformer_lens, sae_lens, transformers) are imported inside the functions that need them, so
-that importing this package stays cheap. The assets are produced by `build.py`
-(`python -m saeviz build-embedded`) and measured by `report.py`.
+that importing this package stays cheap. This package only reads the assets (and the toy world they
+were made from); they are produced by ``saeviz.embedded_build`` (`python -m saeviz build-embedded`).
+
+May import: the ground floor (specs) only.
 """
 
 import hashlib
@@ -11,18 +13,12 @@ import json
 from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
-from saeviz.specs import SITE_HOOKS  # noqa: E402  (one definition of the paper's three sites)
+from saeviz.specs import SITE_HOOKS, site_hook  # noqa: E402  (one definition of the paper's three sites)
 TOKEN_SPLITS = ("calibration", "eval")
 
 
-def hook_name(site: str, layer: int) -> str:
-    if site not in SITE_HOOKS:
-        raise ValueError(f"unknown site {site!r}: choose one of {sorted(SITE_HOOKS)}")
-    return SITE_HOOKS[site].format(layer=layer)
-
-
 def sae_dir(site: str, layer: int, assets: Path = ASSETS_DIR) -> Path:
-    hook_name(site, layer)  # validates the site
+    site_hook(site, layer)  # validates the site
     return assets / "saes" / site / f"layer_{layer}"
 
 
@@ -37,6 +33,7 @@ def available_saes(assets: Path = ASSETS_DIR) -> list[tuple[str, int]]:
 
 
 def load_tokenizer(assets: Path = ASSETS_DIR):
+    # lazy: transformers takes seconds to import
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(assets / "tokenizer"))
@@ -44,6 +41,7 @@ def load_tokenizer(assets: Path = ASSETS_DIR):
 
 def load_model(device: str = "cpu", assets: Path = ASSETS_DIR):
     """The embedded HookedTransformer, in eval mode, weights as trained (no LN folding)."""
+    # lazy: safetensors loads only when this runs, so importing saeviz.embedded stays light; transformer_lens takes
     from safetensors.torch import load_file
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
@@ -61,6 +59,7 @@ def load_tokens(split: str, assets: Path = ASSETS_DIR):
     """[n_seq, 128] int32 token rows, each led by BOS: split "calibration" (128 rows) or "eval"."""
     if split not in TOKEN_SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {TOKEN_SPLITS}")
+    # lazy: safetensors loads only when this runs, so importing saeviz.embedded stays light
     from safetensors.torch import load_file
 
     return load_file(str(assets / "data" / f"{split}.safetensors"))["input_ids"]
@@ -68,7 +67,8 @@ def load_tokens(split: str, assets: Path = ASSETS_DIR):
 
 def load_train_tokens():
     """[n_seq, 128] training rows of the embedded model (rebuilt from the shipped corpus on first use, ~30 s, then cached)."""
-    from saeviz.embedded.build import train_rows
+    # lazy: saeviz.embedded.recipe pulls in torch, which importing saeviz.embedded does without
+    from saeviz.embedded.recipe import train_rows
 
     return train_rows()
 

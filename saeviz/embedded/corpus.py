@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from pydoc_data import topics
 
 DOC_SEP = "\n\x1e\n"  # record separator: never occurs in the sources
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
@@ -76,8 +77,6 @@ def kjv_docs() -> list[str]:
 
 
 def pydoc_docs() -> list[str]:
-    from pydoc_data import topics
-
     return [_clean_doc(topics.topics[k]) for k in sorted(topics.topics)]
 
 

@@ -58,6 +58,7 @@ def take_rows(rows: torch.Tensor, n: int, what: str) -> torch.Tensor:
 
 def save_tokens(rows: torch.Tensor, path: Path, meta: dict[str, str] | None = None,
                 extra: dict[str, torch.Tensor] | None = None) -> None:
+    # lazy: safetensors loads only when this runs, so importing saeviz.embedded.data stays light
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,7 @@ def save_tokens(rows: torch.Tensor, path: Path, meta: dict[str, str] | None = No
 
 
 def read_tokens(path: Path) -> torch.Tensor:
+    # lazy: safetensors loads only when this runs, so importing saeviz.embedded.data stays light
     from safetensors.torch import load_file
 
     return load_file(str(path))["input_ids"]

@@ -13,6 +13,7 @@ VOCAB_SIZE = 4096
 
 def train_tokenizer(texts: list[str], out_dir: Path, vocab_size: int = VOCAB_SIZE) -> None:
     """Train on `texts` (order matters only through counts) and save a loadable directory."""
+    # lazy: tokenizers is only needed to build the tokenizer; transformers takes seconds to import
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -29,6 +30,7 @@ def train_tokenizer(texts: list[str], out_dir: Path, vocab_size: int = VOCAB_SIZ
 
 
 def load_tokenizer(path: Path):
+    # lazy: transformers takes seconds to import
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path))

@@ -1,7 +1,11 @@
-"""Evaluations of an SAE variant on a model variant, all with one signature (saeviz.evals.base).
+"""Evaluations of an SAE variant on a model variant, all behind one signature (``evals.base``): the
+core metrics (``metrics``, ``measure``, ``splice``), sae_bench's core, absorption, RAVEL, SCR/TPP and
+sparse probing. An evaluation is a pure function of its inputs: it never touches the cache.
 
 ``get_evaluation(name)`` imports an evaluation on first use (sae_bench is slow to import); the
 registry lists the names the CLI, the report and the dashboard offer.
+
+May import: sae/, model/, store/, embedded/ (the toy world), and below.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from saeviz.errors import SaevizError
 from saeviz.evals import probing as P
 from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
 from saeviz.specs import _help
+from saeviz.model.activations import hook_activations
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # the spec fields the ground-truth probe depends on (its memo key); the others only touch the SAE's part
@@ -108,6 +109,7 @@ def split_words(words: list[str], test_fraction: float, seed: int,
 
 def vocabulary(tokenizer) -> list[str]:
     """sae_bench's words: every token made of letters, with or without a leading space."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption.vocab import get_alpha_tokens
 
     return sorted(set(get_alpha_tokens(tokenizer)))
@@ -115,6 +117,7 @@ def vocabulary(tokenizer) -> list[str]:
 
 def _prompts(words: list[str], examples: list[str], spec: AbsorptionSpec) -> list[str]:
     """sae_bench's `create_icl_prompt` per word, ICL examples drawn from the same split (as it does)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption.prompting import create_icl_prompt, first_letter_formatter
 
     return [create_icl_prompt(w, examples=examples, base_template=spec.prompt_template,
@@ -126,8 +129,6 @@ def _prompts(words: list[str], examples: list[str], spec: AbsorptionSpec) -> lis
 def word_activations(model, hook: str, prompts: list[str], words: list[str], pos: int, batch_size: int) -> torch.Tensor:
     """[n, d]: activations at ``hook`` at each prompt's word token, ``pos`` counted from that prompt's end
     (checked to be the word's single token; prompts are right-padded, which leaves earlier positions intact)."""
-    from saeviz.activations import hook_activations
-
     tok, out = model.tokenizer, []
     for start in range(0, len(prompts), batch_size):
         ids = [model.to_tokens(p)[0].cpu() for p in prompts[start:start + batch_size]]
@@ -158,6 +159,7 @@ def _words(model, spec: AbsorptionSpec) -> tuple[list[str], list[str], list[str]
 def _train_probe(X_train: torch.Tensor, y_train: torch.Tensor, X_test: torch.Tensor, y_test: torch.Tensor,
                  spec: AbsorptionSpec):
     """sae_bench's ground-truth probe (`train_linear_probe_for_task`, its one-vs-rest BCE on 26 letters)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption.probing import train_linear_probe_for_task
 
     frames = [pd.DataFrame({"answer_class": y.tolist()}) for y in (y_train, y_test)]
@@ -170,6 +172,7 @@ def _train_probe(X_train: torch.Tensor, y_train: torch.Tensor, X_test: torch.Ten
 
 def probe_f1(scores_NC: torch.Tensor, y_N: torch.Tensor) -> torch.Tensor:
     """[26]: F1 of each letter's probe at score > 0 (sae_bench's `f1_probe` in `build_metrics_df`)."""
+    # lazy: scikit-learn takes a second to import
     from sklearn.metrics import f1_score
 
     return torch.tensor([f1_score((y_N == i).numpy(), (scores_NC[:, i] > 0).numpy(), zero_division=0.0)
@@ -196,6 +199,7 @@ def _probe_data(inputs: EvalInputs, spec: AbsorptionSpec, train: list[str], test
 
 
 def _linear_probe(data: dict[str, torch.Tensor]):
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption.probing import LinearProbe
 
     probe = LinearProbe(data["probe_w"].shape[1], 26)
@@ -220,8 +224,6 @@ class SiteModel:
         return self.model.to_tokens(text)
 
     def run_with_cache(self, prompts, names_filter):
-        from saeviz.activations import hook_activations
-
         acts = hook_activations(self.model, self.hook, self.model.to_tokens(prompts))
         return None, {name: acts for name in names_filter}
 
@@ -231,6 +233,7 @@ class SiteModel:
 def _k_sparse_metrics(inputs: EvalInputs, spec: AbsorptionSpec, data: dict, probe, train: list[str],
                       test: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """sae_bench's k-sparse probing on the SAE: (raw per-word scores, per-letter metrics with split_feats)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption import k_sparse_probing as K
 
     sae = inputs.sae
@@ -252,6 +255,7 @@ def _k_sparse_metrics(inputs: EvalInputs, spec: AbsorptionSpec, data: dict, prob
 def _absorption_frame(inputs: EvalInputs, spec: AbsorptionSpec, words: list[str], probe, raw: pd.DataFrame,
                       metrics: pd.DataFrame) -> pd.DataFrame:
     """sae_bench's per-letter aggregate (absorption_fraction, full_absorption_rate, num_split_feats, ...)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.absorption import feature_absorption as F
     from sae_bench.evals.absorption.feature_absorption_calculator import FeatureAbsorptionCalculator
     from sae_bench.evals.absorption.k_sparse_probing import get_sparse_probing_raw_results_filename

@@ -4,17 +4,19 @@ them alike.
 An evaluation is a pure function ``run(inputs: EvalInputs, spec) -> pd.DataFrame`` returning tidy rows
 with the columns ``item`` (what the number is about: '' for a scalar, 'city.country' for a RAVEL pair,
 'k=5' for SCR, 'a' for a letter ...), ``metric`` and ``value``. It never touches the cache or the
-Workbench: the runner (``saeviz.evals.runner``) builds the inputs for a (model variant, SAE variant,
+Workbench: the runner (``saeviz.pipeline.runner``) builds the inputs for a (model variant, SAE variant,
 site, layer), calls ``run`` and stores the rows under a key of every spec involved.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # only in annotations: the CLI's parser reads the registry without importing torch
+    import torch
 
 ROW_COLUMNS = ["item", "metric", "value"]
 
@@ -45,7 +47,7 @@ class EvalInputs:
     memo: Callable[[str, Callable[[], dict[str, torch.Tensor]]], dict[str, torch.Tensor]] = (
         lambda name, fn: fn())
     progress: Callable[[int, int, str], None] = lambda done, total, message="": None
-    # (n_sequences, batch_size) -> saeviz.splice.SpliceEngine over the first eval sequences of this model
+    # (n_sequences, batch_size) -> saeviz.evals.splice.SpliceEngine over the first eval sequences of this model
     # variant: its clean run is shared by every SAE evaluated on that model (None: build one here)
     engine: Callable[[int, int], object] | None = None
 

@@ -4,7 +4,7 @@ Reconstruction, shrinkage, sparsity and feature density on the evaluation split'
 positions excluded), weight geometry, and, with the SAE spliced into the model at its hook: CE without
 the SAE, with it and with the activation zero-ablated (at ordinary positions only), the KL of the model's
 next-token distribution from the clean one, and the two normalised scores. A next-token term counts
-when both the token and the one it predicts are ordinary tokens. See saeviz/metrics.py for each
+when both the token and the one it predicts are ordinary tokens. See saeviz/evals/metrics.py for each
 definition and where sae_bench 0.6 differs.
 """
 
@@ -13,9 +13,11 @@ from __future__ import annotations
 import pandas as pd
 
 from saeviz.evals.base import EvalInputs, Evaluation, rows
-from saeviz.evaluate import reconstruction_stats
-from saeviz.metrics import weight_metrics
+from saeviz.evals.measure import reconstruction_stats
+from saeviz.evals.metrics import weight_metrics
 from saeviz.specs import EvalSpec
+from saeviz.evals.measure import naive_downstream
+from saeviz.evals.splice import SpliceEngine, engine_applies
 
 HIGHER_IS_BETTER = {
     "kl_div_score": True, "kl_div_with_sae": False, "ce_loss_score": True, "ce_loss_with_sae": False,
@@ -34,9 +36,6 @@ def run_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
 
 
 def _downstream(inputs: EvalInputs, spec: EvalSpec, x_hat) -> dict[str, float]:
-    from saeviz.evaluate import naive_downstream
-    from saeviz.splice import SpliceEngine, engine_applies
-
     tokens = inputs.tokens("eval")[: spec.n_sequences]
     if not engine_applies(inputs.model):
         return naive_downstream(inputs.model, inputs.sae, inputs.hook, tokens, spec.batch_size)

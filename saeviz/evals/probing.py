@@ -30,6 +30,8 @@ from saeviz.errors import SaevizError
 from saeviz.evals.base import EvalInputs, Evaluation, concat, mean_over, rows
 from saeviz.evals.toy_datasets import DEFAULT_CLASSES, class_texts
 from saeviz.specs import _help
+from saeviz.model.activations import hook_activations
+from saeviz.model.hub import hub_reachable
 
 HUB_CLASS_DATASET = "LabHC/bias_in_bios_class_set1"
 
@@ -93,6 +95,7 @@ def probe_work():
     """Around sae_bench's probe code: its prints go nowhere (the CLI shows saeviz's own progress), and torch
     and BLAS run on one thread: thousands of tiny matmuls gain nothing from threads, and on 2 busy cores a
     second thread made sae_bench's letter-probe training 16x slower (1.1 s vs 16.9 s, measured)."""
+    # lazy: threadpoolctl is only needed while probes train
     from threadpoolctl import threadpool_limits
 
     threads = torch.get_num_threads()
@@ -120,9 +123,8 @@ def segment_mean(values_TX: torch.Tensor, row_T: torch.Tensor, n_rows: int) -> t
 def packed_activations(model, hook: str, texts: list[str], context_length: int, batch_size: int,
                        progress=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(acts [n_tokens, d], row [n_tokens]): activations at ``hook`` of every ordinary token of every text."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils.activation_collection import get_bos_pad_eos_mask
-
-    from saeviz.activations import hook_activations
 
     tok = model.tokenizer
     length = min(context_length, model.cfg.n_ctx)
@@ -160,6 +162,7 @@ def by_class(pooled_RX: torch.Tensor, label_R: torch.Tensor, names: list[str]) -
 def _class_texts(inputs: EvalInputs, spec, dataset: str | None):
     if dataset is None:
         return class_texts(inputs.world, tuple(spec.classes), spec.train_size, spec.test_size, spec.seed)
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils import dataset_info, dataset_utils
 
     if dataset not in dataset_info.chosen_classes_per_dataset:
@@ -179,8 +182,6 @@ def datasets(inputs: EvalInputs, spec) -> list[str | None]:
 
 
 def require_hub(names) -> None:
-    from saeviz.hub import hub_reachable
-
     if not hub_reachable():
         raise SaevizError("Without the embedded toy world this evaluation reads sae_bench's datasets "
                           f"({', '.join(names)}) from the Hugging Face hub, which is unreachable.")
@@ -208,6 +209,7 @@ def class_data(inputs: EvalInputs, spec, dataset: str | None) -> dict[str, torch
 def class_names(spec, dataset: str | None) -> list[str]:
     if dataset is None:
         return list(spec.classes)
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils import dataset_info
 
     return list(dataset_info.chosen_classes_per_dataset[dataset])
@@ -231,6 +233,7 @@ def train_class_probes(train: dict, test: dict, names: list[str], perform_scr: b
     functions in its order. Called as a whole, its sklearn path fails under jaxtyping 0.3 / beartype 0.23:
     the dict annotation binds train_dataset_size to one class's size, and `train_sklearn_probe` (beartype
     only, so checked in the caller's jaxtyping frame) then sees positives + negatives, twice as many."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.sparse_probing import probe_training as pt
 
     probes, accuracies = {}, {}

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from saeviz.activations import flat_heads, layer_of
+from saeviz.model.hooks import flat_heads, layer_of
 from saeviz.errors import SaevizError
 from saeviz.evals import ravel_data as D
 from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
 from saeviz.specs import _help
+from saeviz.model import hub
 
 DEFAULT_ATTRIBUTES = ("city.country", "city.continent", "city.language",
                       "person.field", "person.country", "person.gender")
@@ -357,9 +358,7 @@ SAE_BENCH_MODELS = ("gemma-2-2b", "pythia-160m-deduped")
 
 
 def _no_world_message() -> str:
-    from saeviz.hub import hub_reachable
-
-    if hub_reachable():
+    if hub.hub_reachable():
         return ("RAVEL on this model needs a RAVEL prompt set, which only the embedded toy world provides; for "
                 f"{' or '.join(SAE_BENCH_MODELS)} with a hook_resid_post SAE, call "
                 "saeviz.evals.ravel.sae_bench_ravel(sae, model_name), sae_bench's own RAVEL (it downloads its "
@@ -373,16 +372,15 @@ def sae_bench_ravel(sae, model_name: str, device: str = "cuda", output_path: str
     """sae_bench's RAVEL (`sae_bench.evals.ravel.main.run_eval`) for a hook_resid_post SAE of gemma-2-2b or
     pythia-160m-deduped. sae_bench loads the *dense* model from the hub by name: a compressed model's
     RAVEL needs `run_ravel`. `config` overrides RAVELEvalConfig fields; returns sae_bench's result dict."""
-    from saeviz.hub import hub_reachable
-
     if model_name not in SAE_BENCH_MODELS:
         raise SaevizError(f"sae_bench's RAVEL supports {', '.join(SAE_BENCH_MODELS)}, not {model_name!r}.")
     hook = getattr(getattr(sae.cfg, "metadata", None), "hook_name", None) or getattr(sae.cfg, "hook_name", "")
     if not str(hook).endswith("hook_resid_post"):
         raise SaevizError(f"sae_bench's RAVEL intervenes on a layer's output: it needs a hook_resid_post SAE, not {hook!r}.")
-    if not hub_reachable():
+    if not hub.hub_reachable():
         raise SaevizError("sae_bench's RAVEL downloads its prompts and the model from the Hugging Face hub, "
                           "which is unreachable: run it on a machine with network access.")
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.ravel import main as ravel_main
     from sae_bench.evals.ravel.eval_config import RAVELEvalConfig
     from sae_bench.sae_bench_utils.activation_collection import LLM_NAME_TO_BATCH_SIZE, LLM_NAME_TO_DTYPE

@@ -16,12 +16,13 @@ import copy
 
 import pandas as pd
 
-from saeviz.activations import special_token_ids
+from saeviz.model.activations import special_token_ids
 from saeviz.evals.base import EvalInputs, Evaluation, rows
 from saeviz.specs import EvalSpec
 
 
 def _sae_for_sae_bench(sae, model, context_size: int):
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils.general_utils import _standardize_sae_cfg
 
     sae = copy.deepcopy(sae)
@@ -34,6 +35,7 @@ def _sae_for_sae_bench(sae, model, context_size: int):
 
 
 def run_sae_bench_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
+    # lazy: torch loads only when this runs, so importing saeviz.evals.sae_bench_core stays light; datasets takes
     import torch
     from datasets import Dataset
     from sae_bench.evals.core.main import CoreEvalConfig, calculate_misc_metrics, get_featurewise_weight_based_metrics, run_evals

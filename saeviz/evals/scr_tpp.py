@@ -147,6 +147,7 @@ def node_effects(latents: dict[str, torch.Tensor], class_name: str, probe_w_D: t
     """[d_sae]: sae_bench's effect of each latent on a probe: (mean pooled latent over the probe's positive
     texts - over its negatives; TPP keeps the positive side only) x the decoder row's projection on the probe;
     absolute for SCR. ``latents``: pooled latents per sae_bench class key (negatives drawn as sae_bench does)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.sparse_probing.probe_training import prepare_probe_data
 
     acts_NF, labels_N = prepare_probe_data(latents, class_name, perform_scr)
@@ -160,6 +161,7 @@ def node_effects(latents: dict[str, torch.Tensor], class_name: str, probe_w_D: t
 def probe_accuracies(probes: dict, names: list[str], acts: dict[str, torch.Tensor], perform_scr: bool,
                      seed: int) -> dict[str, float]:
     """sae_bench's `get_probe_test_accuracy` (for SCR also the probes across concepts), reseeded."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.main import get_probe_test_accuracy
 
     with P.seeded(seed), P.probe_work(), torch.no_grad():
@@ -170,6 +172,7 @@ def ablation_accuracies(sae, probes: dict, ablated: list[str], latents_train: di
                         n_values, perform_scr: bool, seed: int) -> dict[str, dict[int, dict[str, float]]]:
     """{ablated class: {n: accuracies after zero-ablating its top-n latents}}, as sae_bench's
     `perform_feature_ablations` (test sets: the keys of ``x_test``)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.main import select_top_n_features
 
     delta, W_dec_FD = decode_delta(sae), sae.W_dec.detach().float().cpu()
@@ -197,6 +200,7 @@ def _probe_tensors(probes: dict, names: list[str]) -> dict[str, torch.Tensor]:
 
 
 def _probes(memo: dict[str, torch.Tensor], names: list[str]) -> dict:
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.sparse_probing.probe_training import Probe
 
     probes = {}
@@ -212,6 +216,7 @@ def _probes(memo: dict[str, torch.Tensor], names: list[str]) -> dict:
 def _scr_texts(inputs: EvalInputs, spec: ScrSpec, pair, dataset):
     if dataset is None:
         return scr_texts(inputs.world, tuple(pair), spec.train_size, spec.test_size, spec.seed)
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.dataset_creation import get_train_test_data
     from sae_bench.evals.scr_and_tpp.main import COLUMN2_VALS_LOOKUP
 
@@ -276,6 +281,7 @@ def _check_n(sae, spec) -> None:
 def scr_scores(sae, probes: dict, x_test: dict, f_train: dict, f_test: dict, n_values, seed: int) -> dict[str, float]:
     """sae_bench's SCR scores for one profession pair from pooled activations per SCR key: x_test (model),
     f_train / f_test (SAE latents). Adds the biased probe's clean accuracies on profession and gender data."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.main import get_scr_plotting_dict
 
     clean = probe_accuracies(probes, list(PAIRED), x_test, True, seed)
@@ -325,6 +331,7 @@ def tpp_scores(sae, probes: dict, names: list[str], x_test: dict, f_train: dict,
                seed: int) -> dict[str, float]:
     """sae_bench's TPP means over classes (tpp_threshold_{n}_total_metric, ..._intended_diff_only,
     ..._unintended_diff_only) from pooled activations per class, and the probes' clean mean accuracy."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.main import create_tpp_plotting_dict
 
     clean = probe_accuracies(probes, names, x_test, False, seed)

@@ -16,6 +16,7 @@ import random
 import pandas as pd
 
 from saeviz.errors import SaevizError
+from saeviz.embedded.toyworld import biography
 
 TOY_BIOS = "saeviz/toyworld_bios"
 # sae_bench's bias_in_bios ids: male 0, female 1; SCR's column2 pair is (male, female).
@@ -39,6 +40,7 @@ def professions(world: dict) -> list[str]:
 
 def register(world: dict) -> None:
     """Describe TOY_BIOS to sae_bench's loaders (column names and id mappings, as for bias_in_bios)."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils import dataset_info
 
     dataset_info.dataset_metadata[TOY_BIOS] = {
@@ -57,8 +59,6 @@ def bios_frame(world: dict, split: str, per_cell: int, seed: int) -> pd.DataFram
     Rows keep the world's distribution (the stopping rule only decides how many are drawn), so the
     stereotypical cells hold about correlation / (1 - correlation) times more rows than the others.
     """
-    from saeviz.embedded.toyworld import biography
-
     if per_cell < 1:
         raise ValueError(f"per_cell={per_cell} must be at least 1.")
     ids = {p: i for i, p in enumerate(professions(world))}
@@ -89,6 +89,7 @@ def scr_texts(world: dict, pair: tuple[str, str], train_size: int, test_size: in
     """sae_bench's SCR data for one profession pair: six keys ('male / female', 'female_data_only',
     'professor / nurse', 'nurse_data_only', 'male_professor / female_nurse', 'female_nurse_data_only'),
     each size // 2 texts, where 'professor' is pair[0] and 'nurse' pair[1]."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.evals.scr_and_tpp.dataset_creation import get_spurious_corr_data
     from sae_bench.sae_bench_utils.dataset_utils import ensure_shared_keys
 
@@ -109,6 +110,7 @@ def class_texts(world: dict, classes: tuple[str, ...], train_size: int, test_siz
                 seed: int) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """sae_bench's multi-class data (TPP, sparse probing): per profession, size // 2 texts balanced by
     gender (`get_balanced_dataset`), keyed by profession name."""
+    # lazy: sae_bench takes seconds to import
     from sae_bench.sae_bench_utils.dataset_utils import ensure_shared_keys, get_balanced_dataset
 
     _sizes_ok(train_size, test_size)

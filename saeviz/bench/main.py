@@ -1,0 +1,157 @@
+"""`python -m saeviz bench [--short] [--parts ...]`: every figure users wait for, measured side by side in one run.
+
+Parts: slider (latency of a new per-layer SAE sparsity, cold and warm), sweep (the full SAE sweep through saeviz
+against the naive path that reruns the model for every point, with their agreement), retrain (pruning vs retraining
+to the same MSE), wanda (calibration + pruning time and peak memory, embedded and GPT-2-small-shaped), scaling
+(sweep time against evaluation tokens and d_sae), features (all latents' statistics and a latent's page). The
+short mode (what CI runs) shrinks every size; it prints figures and asserts only that the two sweep paths agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from saeviz.specs import SITES, CompressSpec, EvalSpec
+import sys
+from pathlib import Path
+
+PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "features")
+FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
+            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=16,
+            token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40)
+SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
+             checkpoints=4, wanda_calib=8, gpt2_calib=2, token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10)
+
+
+def _line(name: str, value: str) -> None:
+    print(f"  {name:<52s} {value}")
+
+
+def run_slider(sz, comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import fresh_bench, slider_latency
+
+    bench = fresh_bench()
+    bench.compressed(comp)
+    got = slider_latency(bench, comp, "resid", sz["layers"][-1], EvalSpec(n_sequences=sz["n_seq"]), list(sz["cold"]), sz["warm"])
+    print("slider: a per-layer SAE sparsity not in the grid -> core metrics of that (site, layer)")
+    _line("cold (computed: prune + reconstruction + CE/KL), median / max", f"{got['cold_median_s']:.3f} s / {got['cold_max_s']:.3f} s")
+    _line("warm (this process computed it), p50 / p95", f"{got['warm_p50_s'] * 1e3:.1f} ms / {got['warm_p95_s'] * 1e3:.1f} ms")
+    _line("warm (read from the database), p50 / p95", f"{got['db_p50_s'] * 1e3:.1f} ms / {got['db_p95_s'] * 1e3:.1f} ms")
+    return got
+
+
+def run_sweep(sz, comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import agreement, fresh_bench, naive_sweep, our_sweep
+
+    args = (comp, sz["sites"], sz["layers"], sz["sparsities"], EvalSpec(n_sequences=sz["n_seq"]))
+    ours_bench = fresh_bench()
+    ours_bench.base_model, ours_bench.tokens("eval"), ours_bench.tokens("calibration")  # loading is not the sweep
+    ours_s, ours = our_sweep(ours_bench, *args)
+    naive_bench = fresh_bench(model=ours_bench.base_model)
+    naive_s, naive = naive_sweep(naive_bench, *args)
+    worst = agreement(ours, naive)
+    points = len(sz["sites"]) * len(sz["layers"]) * len(sz["sparsities"])
+    print(f"sweep: {points} points ({len(sz['sparsities'])} SAE sparsities x {len(sz['layers'])} layers x {len(sz['sites'])} sites), "
+          f"{sz['n_seq']} evaluation sequences, cold cache, model loaded")
+    _line("saeviz (compression + dense/pretrained/pruned/PrunedBest)", f"{ours_s:.1f} s")
+    _line("naive (model rerun for every point, as the paper's scripts)", f"{naive_s:.1f} s")
+    _line("speed-up", f"{naive_s / ours_s:.1f}x")
+    _line("largest relative difference between the two", f"{worst:.2e}")
+    if worst > 1e-4:
+        raise AssertionError(f"the sweep paths disagree: relative difference {worst:.2e} > 1e-4")
+    return {"ours_s": ours_s, "naive_s": naive_s, "speedup": naive_s / ours_s, "max_rel_diff": worst, "points": points}
+
+
+def run_retrain(sz, comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import fresh_bench, prune_vs_retrain
+
+    got = prune_vs_retrain(fresh_bench(), comp, "resid", sz["layers"][-1], 0.25, sz["train_tokens"], sz["checkpoints"],
+                           EvalSpec(n_sequences=sz["n_seq"]))
+    print(f"prune vs retrain: resid layer {sz['layers'][-1]}, SAE pruned 25% (WANDA) vs retrained from scratch")
+    _line("prune (incl. calibration activations)", f"{got['prune_s']:.2f} s, MSE {got['pruned_mse']:.4f}")
+    _line(f"retrain ({got['retrain_tokens']:,} tokens)", f"{got['retrain_s']:.1f} s, MSE {got['retrained_mse']:.4f}")
+    if got["tokens_to_match"] is None:
+        _line("retraining reaches the pruned MSE", f"not within {got['retrain_tokens']:,} tokens "
+                                                      f"(full budget: {got['ratio_full_budget']:.0f}x the pruning time)")
+    else:
+        _line("retraining reaches the pruned MSE after", f"{got['tokens_to_match']:,} tokens, {got['retrain_s_to_match']:.1f} s: "
+                                                         f"{got['ratio_to_match']:.0f}x the pruning time")
+    return got
+
+
+def run_wanda(sz, _comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import wanda_in_subprocess
+
+    print("WANDA 50% (layer-sequential calibration + pruning), fresh process each")
+    out = {}
+    for shape, n in (("embedded", sz["wanda_calib"]), ("gpt2-small-shaped", sz["gpt2_calib"])):
+        got = wanda_in_subprocess(shape, n, 128)
+        _line(f"{shape} ({got['parameters'] / 1e6:.1f} M params, {n} x 128 tokens, {got['device']})",
+              f"{got['seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB")
+        out[shape] = got
+    return out
+
+
+def run_scaling(sz, comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import fresh_bench, scaling_tokens, scaling_width
+
+    bench = fresh_bench()
+    bench.compressed(comp)
+    layer, sparsities = sz["layers"][-1], sz["sparsities"]
+    by_tokens = scaling_tokens(bench, comp, "resid", layer, list(sz["token_sizes"]), sparsities)
+    by_width = scaling_width(bench.base_model, comp, layer, list(sz["widths"]), sparsities, EvalSpec(n_sequences=sz["n_seq"]))
+    print(f"scaling: one resid unit, {len(sparsities)} SAE sparsities")
+    for row in by_tokens:
+        _line(f"{row['n_sequences']} evaluation sequences", f"{row['seconds']:.2f} s ({row['seconds'] / row['n_sequences']:.3f} s per sequence)")
+    for row in by_width:
+        _line(f"d_sae {row['d_sae']:,} (random TopK SAE)", f"{row['seconds']:.2f} s")
+    return {"tokens": by_tokens, "width": by_width}
+
+
+def run_features(sz, comp) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # benchmarks/ lives beside the package
+    # lazy: benchmarks/ is on sys.path only from a checkout (set just above)
+    from benchmarks.feature_stats import format_figure, measure
+
+    got = measure(short=sz is SHORT)
+    print("feature statistics (all latents of one SAE) and opening one latent")
+    for name, value in got.items():
+        _line(name, format_figure(name, value))
+    return got
+
+
+RUNNERS = {"slider": run_slider, "sweep": run_sweep, "retrain": run_retrain, "wanda": run_wanda, "scaling": run_scaling,
+           "features": run_features}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m saeviz bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--short", action="store_true", help="Small sizes (what CI runs): figures printed, no timing asserts.")
+    ap.add_argument("--parts", default=",".join(PARTS), help=f"Comma-separated parts out of {', '.join(PARTS)}.")
+    ap.add_argument("--json", default=None, help="Also write every figure to this JSON file.")
+    args = ap.parse_args(argv)
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"Unknown benchmark parts {unknown}: choose from {', '.join(PARTS)}.")
+    sz, comp = (SHORT if args.short else FULL), CompressSpec(method="wanda", sparsity=0.5)
+    print(f"saeviz bench ({'short' if args.short else 'full'}) on {platform.machine()}, {torch.get_num_threads()} torch threads, "
+          f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
+    figures, start = {}, time.perf_counter()
+    for part in parts:
+        figures[part] = RUNNERS[part](sz, comp)
+    print(f"all parts: {time.perf_counter() - start:.0f} s")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(figures, f, indent=1, default=str)
+    return 0

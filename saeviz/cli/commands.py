@@ -1,0 +1,109 @@
+"""The compression-engine commands of `python -m saeviz`: compress, prune-sae, train-sae, sweep."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from saeviz.cli.options import compress_spec, eval_spec, train_spec, workbench
+from saeviz.jobs import tqdm_progress
+from saeviz.report.export import export_table
+from saeviz.sae.variants import VariantSpec
+from saeviz.specs import DENSE, BestRule, site_hook
+
+# The parser imports this module for every command, --help included: the pipeline (torch, ~2.5 s) is
+# imported by the commands themselves.
+
+SUMMARY_METRICS = ["mse", "explained_variance", "cossim", "l0", "ce_loss_score", "kl_div_with_sae"]
+
+
+def _wide(rows: pd.DataFrame) -> pd.DataFrame:
+    """Long metric rows -> one row per (site, layer, variant, sae_sparsity), summary metrics as columns."""
+    rows = rows.dropna(subset=["site"])
+    if rows.empty:
+        return rows
+    wide = rows.pivot_table(index=["site", "layer", "variant", "sae_sparsity"], columns="metric", values="value", dropna=False)
+    wide = wide.dropna(how="all")
+    return wide[[m for m in SUMMARY_METRICS if m in wide.columns]].reset_index()
+
+
+def cmd_compress(args) -> int:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from saeviz.pipeline.runner import model_ce
+
+    bench, spec = workbench(args), compress_spec(args)
+    bench.compressed(spec, progress=tqdm_progress(f"compress {spec.label()}"))
+    stats = bench.store.compress_stats(bench.compress_key(spec))
+    if len(stats):
+        column = "quant_error" if spec.method == "rtn" else "sparsity"
+        print(f"{column} per layer and matrix ({spec.label()}):")
+        print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
+    ev = eval_spec(args)
+    dense, comp = model_ce(bench, DENSE, ev), model_ce(bench, spec, ev)
+    print(f"eval CE (nats, {ev.n_sequences} sequences): dense {dense:.4f} (perplexity {math.exp(dense):.2f})  "
+          f"{spec.label()} {comp:.4f} (perplexity {math.exp(comp):.2f}), +{comp - dense:.4f}")
+    return 0
+
+
+def _summary(rows: pd.DataFrame) -> pd.DataFrame:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from saeviz.pipeline.runner import wide
+
+    table = wide(rows).set_index("metric")
+    return table.loc[[m for m in SUMMARY_METRICS if m in table.index]].drop(columns=["eval", "item"])
+
+
+def cmd_prune_sae(args) -> int:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from saeviz.pipeline.runner import evaluate
+    from saeviz.pipeline.sae_variants import variant_sae
+
+    bench, comp, ev = workbench(args), compress_spec(args), eval_spec(args)
+    pruned = VariantSpec("pruned", args.sae_sparsity, args.sae_method)
+    site, layer = args.site, args.layer
+    rows = pd.concat([evaluate(bench, comp, v, site, layer, "core", ev) for v in (VariantSpec("pretrained"), pruned)])
+    print(f"{site_hook(site, layer)} on {comp.label()}:")
+    print(_summary(rows).to_string())
+    if args.out:
+        variant_sae(bench, comp, site, layer, pruned).save_model(args.out)
+        print(f"pruned SAE saved to {args.out} (sae_lens format)")
+    return 0
+
+
+def cmd_train_sae(args) -> int:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from saeviz.pipeline.runner import evaluate
+    from saeviz.pipeline.sae_variants import retrained_sae
+
+    bench, comp, ev, train = workbench(args), compress_spec(args), eval_spec(args), train_spec(args)
+    if train is None:
+        raise ValueError("--train-tokens must be positive for train-sae.")
+    site, layer = args.site, args.layer
+    sae = retrained_sae(bench, comp, site, layer, train, progress=tqdm_progress(f"train {site} L{layer}"))
+    rows = evaluate(bench, comp, VariantSpec("retrained", train=train), site, layer, "core", ev)
+    print(_summary(rows).to_string())
+    timing = bench.store.timings("retrain")
+    if len(timing):
+        last = timing.iloc[-1]
+        print(f"training wall time: {last['seconds']:.1f} s for {int(last['tokens']):,} tokens")
+    if args.out:
+        sae.save_model(args.out)
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from saeviz.pipeline.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec(
+        compression=compress_spec(args), sites=tuple(s.strip() for s in args.sites.split(",")), layers=args.layers,
+        sae_sparsities=args.sae_sparsities, sae_prune_method=args.sae_method, retrain=train_spec(args),
+        eval=eval_spec(args), best=BestRule(tolerance=args.tolerance, pick=args.pick),
+    )
+    rows = run_sweep(workbench(args), spec, progress=tqdm_progress("sweep"))
+    with pd.option_context("display.width", 160, "display.max_rows", 500):
+        print(_wide(rows).round(4).to_string(index=False))
+    if args.export:
+        print(f"wrote {export_table(rows, args.export)} ({len(rows)} rows)")
+    return 0

@@ -1,0 +1,113 @@
+"""argparse options <-> spec dataclasses, so every command builds the same specs the dashboard does."""
+
+from __future__ import annotations
+
+import argparse
+
+from saeviz.specs import (
+    DEFAULT_SAE_SWEEP, EMBEDDED_SAE_TEMPLATE, PRUNABLE_MATRICES, SITES, BestRule, CompressSpec, EvalSpec, ModelSpec, TrainSpec, spec_help,
+)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _layer_map(text: str) -> dict[int, float]:
+    try:
+        return {int(k): float(v) for k, v in (item.split("=") for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write per-layer sparsities as LAYER=FRACTION,... e.g. 0=0.3,3=0.6") from None
+
+
+def _n_m(text: str) -> tuple[int, int]:
+    try:
+        n, m = (int(v) for v in text.split(":"))
+        return n, m
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write N:M, e.g. 2:4") from None
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and data")
+    g.add_argument("--model", default="embedded", help=spec_help(ModelSpec, "name"))
+    g.add_argument("--device", default="auto", help=spec_help(ModelSpec, "device"))
+    g.add_argument("--tokens", default="embedded", help="Token sets: 'embedded' or a folder with calibration/eval/train.safetensors.")
+    g.add_argument("--sae-template", default=EMBEDDED_SAE_TEMPLATE,
+                   help="Pretrained SAE per site and layer, e.g. 'gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post'.")
+    g.add_argument("--cache-dir", default=None, help="Cache folder (default: $SAEVIZ_CACHE_DIR or ./cache).")
+
+
+def add_compress_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model compression")
+    g.add_argument("--compression", default=None,
+                   help="The whole compression as one word (overrides --method and friends): dense, wanda-50%%, "
+                        "magnitude-30%%, wanda-2:4, rtn-int4, rtn-int4-g128-asym.")
+    g.add_argument("--method", default="wanda", help=spec_help(CompressSpec, "method"))
+    # None when not given, so that an N:M pattern can tell a contradicting --sparsity from the default
+    g.add_argument("--sparsity", type=float, default=None, help=spec_help(CompressSpec, "sparsity"))
+    g.add_argument("--layer-sparsity", type=_layer_map, default={}, help="Per-layer sparsity, LAYER=FRACTION,...")
+    g.add_argument("--matrices", default=",".join(PRUNABLE_MATRICES), help=spec_help(CompressSpec, "matrices"))
+    g.add_argument("--n-m", type=_n_m, default=None, help=spec_help(CompressSpec, "n_m"))
+    g.add_argument("--n-calibration", type=int, default=128, help=spec_help(CompressSpec, "n_calibration"))
+    g.add_argument("--not-sequential", action="store_true", help="Calibrate every layer on the dense model's inputs.")
+    g.add_argument("--bits", type=int, default=8, help=spec_help(CompressSpec, "bits"))
+    g.add_argument("--group-size", type=int, default=128, help=spec_help(CompressSpec, "group_size"))
+    g.add_argument("--asymmetric", action="store_true", help="Asymmetric (zero-point) quantization.")
+
+
+def add_eval_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("evaluation")
+    g.add_argument("--eval-sequences", type=int, default=64, help=spec_help(EvalSpec, "n_sequences"))
+    g.add_argument("--no-downstream", action="store_true", help="Skip CE/KL with the SAE spliced in (faster).")
+
+
+def add_train_options(p: argparse.ArgumentParser, default_tokens: int) -> None:
+    g = p.add_argument_group("SAE retraining")
+    g.add_argument("--train-tokens", type=int, default=default_tokens, help=spec_help(TrainSpec, "training_tokens") + " 0 skips retraining.")
+    g.add_argument("--train-lr", type=float, default=3e-4, help=spec_help(TrainSpec, "lr"))
+    g.add_argument("--train-batch", type=int, default=2048, help=spec_help(TrainSpec, "batch_size_tokens"))
+
+
+def add_sweep_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("SAE sweep")
+    g.add_argument("--sites", default=",".join(SITES), help="Comma-separated sites: attn, mlp, resid.")
+    g.add_argument("--layers", type=_ints, default=(), help="Comma-separated layers (default: all).")
+    g.add_argument("--sae-sparsities", type=_floats, default=DEFAULT_SAE_SWEEP, help="Comma-separated SAE sparsities.")
+    g.add_argument("--sae-method", default="wanda", help="SAE pruning method: wanda or magnitude.")
+    g.add_argument("--tolerance", type=float, default=0.10, help=spec_help(BestRule, "tolerance"))
+    g.add_argument("--pick", default="largest", help=spec_help(BestRule, "pick"))
+
+
+def compress_spec(args) -> CompressSpec:
+    if getattr(args, "compression", None):
+        return CompressSpec.parse(args.compression)
+    return CompressSpec(
+        method=args.method, sparsity=args.sparsity, layer_sparsity=args.layer_sparsity,
+        matrices=tuple(m.strip() for m in args.matrices.split(",") if m.strip()), n_m=args.n_m,
+        n_calibration=args.n_calibration, sequential=not args.not_sequential, bits=args.bits,
+        group_size=args.group_size, symmetric=not args.asymmetric,
+    )
+
+
+def eval_spec(args) -> EvalSpec:
+    return EvalSpec(n_sequences=args.eval_sequences, downstream=not args.no_downstream)
+
+
+def train_spec(args) -> TrainSpec | None:
+    if args.train_tokens <= 0:
+        return None
+    return TrainSpec(training_tokens=args.train_tokens, lr=args.train_lr, batch_size_tokens=args.train_batch)
+
+
+def workbench(args):
+    # lazy: saeviz.pipeline.workbench pulls in pandas, torch, which importing saeviz.cli.options does without
+    from saeviz.pipeline.workbench import Workbench
+    from saeviz.store.db import Store
+
+    return Workbench(ModelSpec(name=args.model, device=args.device), Store(args.cache_dir),
+                     tokens_source=args.tokens, sae_template=args.sae_template)

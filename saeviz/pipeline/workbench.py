@@ -1,0 +1,110 @@
+"""The Workbench: the loaded inputs of one model's experiment and the artifacts memoised from them.
+
+It holds, by composition: the base model and token splits (loaded on first use), the pretrained SAEs,
+the compressed models, the splice engines, an ActivationCache and the Store. It computes nothing
+itself: compressing lives in ``pipeline.compressed``, SAE variants in ``pipeline.sae_variants``,
+evaluations in ``pipeline.runner``, keys in ``store.keys``; ``loaded()`` says what it holds.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from saeviz.embedded import fingerprint as embedded_fingerprint
+from saeviz.embedded import load_toyworld
+from saeviz.evals.splice import SpliceEngine
+from saeviz.exclusive import models_busy
+from saeviz.jobs import Progress
+from saeviz.model.load import load_model
+from saeviz.model.tokens import load_split
+from saeviz.pipeline.activation_cache import ActivationCache
+from saeviz.pipeline.compressed import compressed_model
+from saeviz.sae.load import check_compatible, load_sae
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, CompressSpec, ModelSpec, SaeSpec
+from saeviz.store import keys
+from saeviz.store.db import Store
+
+
+class Workbench:
+    """Everything loaded for one model; inject ``model``/``tokens`` to reuse loaded ones (tests)."""
+
+    def __init__(self, model_spec: ModelSpec, store: Store | None = None, *, tokens_source: str = EMBEDDED,
+                 sae_template: str = EMBEDDED_SAE_TEMPLATE, model=None, tokens: dict | None = None):
+        self.model_spec, self.store = model_spec, store or Store()
+        self.tokens_source, self.sae_template = tokens_source, sae_template
+        self._base, self._tokens = model, dict(tokens or {})
+        self._models, self._saes, self._engines = {}, {}, {}
+        self._world: dict | None = None
+        self.acts = ActivationCache(self.store)
+        self.run_keys: list[str] = []  # every run this workbench computed or read, in order
+        self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
+        embedded = keys.uses_embedded(model_spec, tokens_source, sae_template)
+        self.model_key = keys.model_key(model_spec, embedded_fingerprint() if embedded else None)
+
+    # --- loaded inputs ------------------------------------------------------------------------------
+    @property
+    def base_model(self):
+        if self._base is None:
+            with models_busy():  # two sessions asking at once load it once
+                if self._base is None:
+                    self._base = load_model(self.model_spec)
+        return self._base
+
+    def tokens(self, split: str) -> torch.Tensor:
+        if split not in self._tokens:
+            self._tokens[split] = load_split(self.tokens_source, split)
+        return self._tokens[split]
+
+    def sae_spec(self, site: str, layer: int) -> SaeSpec:
+        return SaeSpec.parse(self.sae_template.format(site=site, layer=layer))
+
+    def pretrained_sae(self, site: str, layer: int):
+        if (site, layer) not in self._saes:
+            sae = load_sae(self.sae_spec(site, layer), device=str(self.base_model.cfg.device))
+            check_compatible(self.base_model, sae)
+            self._saes[site, layer] = sae
+        return self._saes[site, layer]
+
+    def world(self) -> dict | None:
+        """The embedded toy world when the model and tokens are the embedded default, else None."""
+        if not (self.model_spec.is_embedded and self.tokens_source == EMBEDDED):
+            return None
+        if self._world is None:
+            self._world = load_toyworld()
+        return self._world
+
+    def loaded(self) -> dict:
+        """What is in memory now: the base model (or not), compressed models, SAEs, engines, activations."""
+        return {"base_model": self._base is not None, "compressed_models": len(self._models),
+                "saes": sorted(self._saes), "engines": len(self._engines), "activations": len(self.acts),
+                "token_splits": sorted(self._tokens), "runs_read": len(self.run_rows)}
+
+    # --- memoised artifacts -------------------------------------------------------------------------
+    def compress_key(self, compress: CompressSpec) -> str:
+        return keys.compress_key(self.model_key, compress, self.tokens_source)
+
+    def compressed(self, compress: CompressSpec, progress: Progress | None = None):
+        """The compressed model; pruning masks come from the cache when present (no calibration pass)."""
+        key = self.compress_key(compress)
+        if key not in self._models:
+            with models_busy():
+                if key not in self._models:  # built by another session while this one waited
+                    self._models[key] = compressed_model(self.base_model, compress, key, self.store,
+                                                         lambda: self.tokens("calibration"), self.model_spec.name,
+                                                         progress)
+        return self._models[key]
+
+    def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
+        """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached."""
+        compressed = self.compress_key(compress)
+        return self.acts.get(hook, split, lambda h: keys.acts_key(compressed, h, split, n_sequences),
+                             lambda: self.compressed(compress), lambda: self.tokens(split)[:n_sequences])
+
+    def engine(self, compress: CompressSpec, n_sequences: int, batch_size: int = 16) -> SpliceEngine:
+        """The splice engine (clean run cached once) of a model variant on the first eval sequences."""
+        key = (self.compress_key(compress), n_sequences, batch_size)
+        if key not in self._engines:
+            with models_busy():
+                if key not in self._engines:
+                    self._engines[key] = SpliceEngine(self.compressed(compress), self.tokens("eval")[:n_sequences], batch_size)
+        return self._engines[key]
