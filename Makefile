@@ -52,7 +52,7 @@ test: setup
 
 # Rewrites docs/*.png with the browser test's screenshots of every page.
 screenshots: setup
-	SAEVIZ_CHROMIUM=$(CHROMIUM) SAEVIZ_SCREENSHOTS=docs $(PY) -m pytest tests/test_browser.py -q
+	SAEVIZ_CHROMIUM=$(CHROMIUM) SAEVIZ_SCREENSHOTS=docs $(PY) -m pytest tests/system/test_browser.py -q
 
 clean-venv:
 	rm -rf $(VENV)

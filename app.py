@@ -7,28 +7,36 @@ import os
 
 import streamlit as st
 
-st.set_page_config(page_title="saeviz", page_icon=":material/hub:", layout="wide")
+from ui import icons
 
-from ui.sidebar import model_sidebar  # noqa: E402  (set_page_config must run first)
+st.set_page_config(page_title="saeviz", page_icon=icons.APP, layout="wide")
 
-demo_mode = os.environ.get("SAEVIZ_DEMO") == "1" or st.query_params.get("demo") == "1"
+from ui.navigation import drop_foreign_params  # noqa: E402  (set_page_config must run first)
+from ui.sidebar import model_sidebar  # noqa: E402
+
+# ?demo=1 leaves the URL with the tour; the session remembers it
+demo_mode = (os.environ.get("SAEVIZ_DEMO") == "1" or st.query_params.get("demo") == "1"
+             or st.session_state.get("demo_mode", False))
+st.session_state["demo_mode"] = demo_mode
 pages = {
     "Study": [
-        st.Page("views/home.py", title="Overview", icon=":material/home:", default=not demo_mode),
-        st.Page("views/compress.py", title="Model & compression", icon=":material/compress:"),
-        st.Page("views/sweep.py", title="SAE sparsity sweep", icon=":material/tune:"),
-        st.Page("views/layers.py", title="Layer-wise curves", icon=":material/stacked_line_chart:"),
-        st.Page("views/evals.py", title="Evaluations", icon=":material/fact_check:"),
-        st.Page("views/features.py", title="Feature browser", icon=":material/manage_search:"),
+        st.Page("views/home.py", title="Overview", icon=icons.HOME, default=not demo_mode),
+        st.Page("views/compress.py", title="Model & compression", icon=icons.COMPRESS),
+        st.Page("views/sweep.py", title="SAE sparsity sweep", icon=icons.SWEEP),
+        st.Page("views/layers.py", title="Layer-wise curves", icon=icons.LAYERS),
+        st.Page("views/evals.py", title="Evaluations", icon=icons.EVALS),
+        st.Page("views/features.py", title="Feature browser", icon=icons.FEATURES),
     ],
     "Share": [
-        st.Page("views/tour.py", title="Guided tour", icon=":material/slideshow:", default=demo_mode),
-        st.Page("views/pack.py", title="Export pack", icon=":material/inventory_2:"),
+        st.Page("views/tour.py", title="Guided tour", icon=icons.TOUR, default=demo_mode),
+        st.Page("views/pack.py", title="Export pack", icon=icons.PACK),
     ],
 }
 model_sidebar()
 try:
-    st.navigation(pages).run()
+    page = st.navigation(pages)
+    drop_foreign_params(page.title, st.query_params)
+    page.run()
 finally:  # after the page is drawn: copy the shipped demo results into the cache once (in the background)
     from ui.cached import load_shipped
 

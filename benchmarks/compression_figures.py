@@ -12,12 +12,12 @@ import time
 
 import pandas as pd
 
-from saeviz.pipeline.runner import model_ce
-from saeviz.pipeline.workbench import Workbench
 from saeviz.jobs import tqdm_progress
+from saeviz.pipeline.runner import model_ce
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import DENSE, CompressSpec, EvalSpec, ModelSpec
 from saeviz.store.db import Store
-from saeviz.pipeline.sweep import SweepSpec, run_sweep
 
 VARIANTS = [
     DENSE,

@@ -57,14 +57,14 @@ def measure(short: bool = False, site: str = "resid", layer: int = 3, variant: s
             compression: str = "wanda-50%", n_latents: int = 20, page: bool = True, cache: Path | None = None) -> dict:
     """Seconds of every step (see the module docstring) in a fresh cache folder; short: 8 sequences,
     layer 1, 3 latents (what CI can afford). page=False leaves out the Streamlit part."""
+    from saeviz.features.stats import FeatureSpec
     from saeviz.pipeline import feature_jobs as fj
     from saeviz.pipeline.runner import sae_of
     from saeviz.pipeline.sae_variants import variant_model
     from saeviz.pipeline.workbench import Workbench
-    from saeviz.features.stats import FeatureSpec
+    from saeviz.sae.variants import VariantSpec
     from saeviz.specs import CompressSpec, ModelSpec
     from saeviz.store.db import Store
-    from saeviz.sae.variants import VariantSpec
 
     cache = Path(cache or tempfile.mkdtemp(prefix="saeviz-feature-bench-"))
     os.environ["SAEVIZ_CACHE_DIR"] = str(cache)  # the page's workbench reads the same cache

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
+from saeviz.evals.measure import reconstruct
+from saeviz.evals.metrics import explained_variance
 from saeviz.model.activations import collect_activations
 from saeviz.pipeline.workbench import Workbench
-from saeviz.evals.metrics import explained_variance
-from saeviz.evals.measure import reconstruct
 from saeviz.sae.prune import prune_sae
+from saeviz.sae.train import retrain_like
 from saeviz.specs import CompressSpec, ModelSpec, SaePruneSpec, TrainSpec, site_hook
 from saeviz.store.db import Store
-from saeviz.sae.train import retrain_like
 
 
 def main() -> None:

@@ -75,6 +75,10 @@ _EXPORTS: dict[str, str] = {
     "ResourceError": "saeviz.errors:ResourceError",
     "UnsafePathError": "saeviz.errors:UnsafePathError",
     "UnsafeWeightsError": "saeviz.errors:UnsafeWeightsError",
+    "UnsupportedModel": "saeviz.compression.methods:UnsupportedModel",
+    "CacheBusy": "saeviz.store.db:CacheBusy",
+    "CacheReadOnly": "saeviz.store.db:CacheReadOnly",
+    "ExportError": "saeviz.report.export:ExportError",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -19,8 +19,12 @@ def report(progress: Progress | None, done: int, total: int, message: str = "") 
         raise Cancelled(message or "cancelled")
 
 
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}"
+
+
 def tqdm_progress(desc: str) -> Callable[[int, int, str], bool]:
-    """A progress callback drawing a tqdm bar (rate and ETA) on stderr, for the CLI."""
+    """A progress callback drawing a tqdm bar (elapsed time and ETA) on stderr, for the CLI; no rate: a step
+    is a layer, a unit or a training chunk, not an iteration of any fixed cost."""
     # lazy: tqdm only draws CLI bars
     from tqdm.auto import tqdm
 
@@ -31,7 +35,7 @@ def tqdm_progress(desc: str) -> Callable[[int, int, str], bool]:
         if bar is None or bar.total != total:
             if bar is not None:
                 bar.close()
-            bar = tqdm(total=total, desc=desc, dynamic_ncols=True)
+            bar = tqdm(total=total, desc=desc, dynamic_ncols=True, bar_format=BAR_FORMAT)
         bar.n = done
         bar.set_postfix_str(message, refresh=False)
         bar.refresh()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-import re
 
 EMBEDDED = "embedded"
 EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, one per site and layer

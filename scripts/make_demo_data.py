@@ -1,5 +1,5 @@
 """Compute the demo mode's shipped results on the embedded default through saeviz and write them to
-saeviz/demo_data/ (or --out). Work already in the cache is read back, so a rerun after an interruption
+saeviz/store/demo_data/ (or --out). Work already in the cache is read back, so a rerun after an interruption
 resumes.
 
     .venv/bin/python scripts/make_demo_data.py --size small     # resid + mlp, 5 SAE sparsities, 200k-token retraining
@@ -17,12 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 
 def main(argv: list[str] | None = None) -> int:
-    from saeviz.pipeline.demo_build import build_demo_data
-    from saeviz.store.demo import DEMO_DIR, FULL, SMALL
-    from saeviz.pipeline.workbench import Workbench
     from saeviz.jobs import tqdm_progress
+    from saeviz.pipeline.demo_build import build_demo_data
+    from saeviz.pipeline.workbench import Workbench
     from saeviz.specs import ModelSpec
     from saeviz.store.db import Store
+    from saeviz.store.demo import DEMO_DIR, FULL, SMALL
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", choices=("small", "full"), default="small")

@@ -5,12 +5,21 @@ moves whenever this process writes new results (a job ends, a slider computes a 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
 import streamlit as st
 
+from saeviz.embedded import ASSETS_DIR, sae_dir
+from saeviz.errors import SaevizError
+from saeviz.pipeline.info import default_sae_specs, load_summary
 from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, ModelSpec, SaeSpec
+from saeviz.store import demo
+from saeviz.store.demo import demo_dir
+from ui import jobs
+from ui.jobs import eta_text
+from ui.sidebar import current_specs
 
 _GENERATION = [0]
 
@@ -25,6 +34,7 @@ def generation() -> int:
 
 
 def _cache_root() -> str:
+    # lazy: saeviz.store.db pulls in pandas, torch, which importing ui.cached does without
     from saeviz.store.db import cache_dir
 
     return str(cache_dir())
@@ -32,6 +42,7 @@ def _cache_root() -> str:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _workbench(model: ModelSpec, sae_template: str, tokens_source: str, root: str):
+    # lazy: saeviz.pipeline.workbench pulls in pandas, torch, which importing ui.cached does without
     from saeviz.pipeline.workbench import Workbench
     from saeviz.store.db import Store
 
@@ -47,9 +58,6 @@ def workbench_for(model: ModelSpec):
 
 def page_workbench():
     """(bench, n_layers) of the sidebar's choices for a page; a bad choice stops the page with its message."""
-    from saeviz.errors import SaevizError
-    from ui.sidebar import current_specs
-
     model_spec, _ = current_specs()
     try:
         bench = workbench_for(model_spec)
@@ -70,8 +78,6 @@ def loaded_model(bench):
 def n_layers_for(bench) -> int:
     """Layer count; for the embedded default read from its config, so no page loads the model just for it."""
     if bench.model_spec.is_embedded:
-        from saeviz.embedded import ASSETS_DIR
-
         return int(json.loads((ASSETS_DIR / "model" / "config.json").read_text())["n_layers"])
     return loaded_model(bench).cfg.n_layers
 
@@ -87,8 +93,6 @@ def d_sae_for(bench, site: str, layer: int) -> int:
 
 def _d_sae_uncached(bench, site: str, layer: int) -> int:
     if bench.sae_template == EMBEDDED_SAE_TEMPLATE:
-        from saeviz.embedded import sae_dir
-
         cfg = sae_dir(site, layer) / "cfg.json"
         if cfg.is_file():
             return int(json.loads(cfg.read_text())["d_sae"])
@@ -98,20 +102,17 @@ def _d_sae_uncached(bench, site: str, layer: int) -> int:
 
 @st.cache_resource(show_spinner="Loading the model and its SAEs...")
 def summary_for(model: ModelSpec, saes: tuple[SaeSpec, ...] | None) -> dict:
-    from saeviz.pipeline.info import default_sae_specs, load_summary
-
     specs = list(saes) if saes is not None else default_sae_specs(model)
     return load_summary(model, specs, model=workbench_for(model).base_model)  # one loaded copy for every page
 
 
 def _demo_dir() -> str:
-    from saeviz.store.demo import demo_dir
-
     return str(demo_dir())
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _runs(root: str, keys: tuple[str, ...], gen: int, demo: str):
+    # lazy: ui.reads pulls in pandas, which importing ui.cached does without
     from ui.reads import read_runs_uncached
 
     return read_runs_uncached(root, list(keys))
@@ -124,6 +125,7 @@ def read_runs(bench, keys) -> "pd.DataFrame":  # noqa: F821
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _stats(root: str, key: str, gen: int, demo: str):
+    # lazy: ui.reads pulls in pandas, which importing ui.cached does without
     from ui.reads import compress_stats_uncached
 
     return compress_stats_uncached(root, key)
@@ -135,8 +137,6 @@ def compress_stats(bench, compress) -> "pd.DataFrame":  # noqa: F821
 
 def progress_bar(label: str):
     """A saeviz progress callback drawing a Streamlit progress bar with an ETA (work in the page's thread)."""
-    from ui.jobs import eta_text
-
     bar, start = st.progress(0.0, text=label), time.monotonic()
 
     def update(done: int, total: int, message: str = "") -> bool:
@@ -148,8 +148,6 @@ def progress_bar(label: str):
 
 
 def _register() -> None:
-    from ui import jobs
-
     jobs.on_job_end(bump_generation)
 
 
@@ -160,12 +158,10 @@ _register()
 def _shipped_loader(root: str, demo_dir: str, runs: bool) -> dict:
     """Copy the shipped demo data into this cache once per process, in the background: its model masks
     always (so a slider's first new point needs no calibration pass), its metric rows in demo mode."""
-    import threading
-
     state = {"done": False, "added": None}
 
     def load():
-        from saeviz.store import demo
+        # lazy: saeviz.store.db pulls in pandas, torch, which importing ui.cached does without
         from saeviz.store.db import Store
 
         try:

@@ -7,6 +7,7 @@ import streamlit as st
 
 from saeviz.compression.methods import COMPRESSORS
 from saeviz.specs import CompressSpec, spec_help
+from saeviz.store import demo
 
 COMMON = ("wanda-50%", "wanda-2:4", "rtn-int4-g128-sym", "wanda-30%", "magnitude-50%", "rtn-int8-g128-sym")
 KNOWN_KEY = "known_compressions"
@@ -16,7 +17,6 @@ PATTERNS = {"unstructured": None, "2:4": (2, 4), "4:8": (4, 8)}
 def known_compressions() -> dict[str, CompressSpec]:
     """Compressions offered by the pickers: the common ones, the demo's, and any set on the compression page."""
     known = st.session_state.setdefault(KNOWN_KEY, {})
-    from saeviz.store import demo
 
     cfg = demo.settings()
     labels = ([cfg.compression, *cfg.overlays] if cfg else []) + list(COMMON)
@@ -34,7 +34,6 @@ def default_compression() -> str:
     current = st.session_state.get("current_compression")
     if current:
         return current
-    from saeviz.store import demo
 
     cfg = demo.settings()
     return CompressSpec.parse(cfg.compression).label() if cfg else "wanda-50%"

@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from saeviz.report.export import FIGURE_FORMATS, MIME, PackItem, figure_bytes, slug, table_bytes
+from ui import icons
 
 PACK_KEY = "comparison_pack"
 
@@ -36,16 +37,16 @@ def show_figure(fig, title: str, data: pd.DataFrame | None = None, specs: dict |
 def figure_exports(fig, title: str, data: pd.DataFrame | None, specs: dict | None, cli: list[str] | None, key: str) -> None:
     name = slug(title)
     row = st.container(horizontal=True, vertical_alignment="center", gap="medium")
-    with row.popover("Export", icon=":material/download:", width="content"):
+    with row.popover("Export", icon=icons.DOWNLOAD, width="content"):
         st.caption("This figure" + (" and the rows it plots" if data is not None else ""))
         for fmt in FIGURE_FORMATS:
             st.download_button(fmt.upper(), data=lambda f=fmt: figure_bytes(fig, f), file_name=f"{name}.{fmt}", mime=MIME[fmt],
-                               key=f"dl_{fmt}_{key}", on_click="ignore", icon=":material/image:", width="stretch",
+                               key=f"dl_{fmt}_{key}", on_click="ignore", icon=icons.IMAGE, width="stretch",
                                help=f"Download the figure as {fmt.upper()}" + (" (self-contained, opens offline)" if fmt == "html" else ""))
         if data is not None:
             for fmt in ("csv", "parquet"):
                 st.download_button(f"Data as {fmt.upper()}", data=lambda f=fmt: table_bytes(data, f), file_name=f"{name}.{fmt}",
-                                   mime=MIME[fmt], key=f"dl_{fmt}_{key}", on_click="ignore", icon=":material/table:", width="stretch")
+                                   mime=MIME[fmt], key=f"dl_{fmt}_{key}", on_click="ignore", icon=icons.TABLE, width="stretch")
     item = PackItem(title, fig, data, specs or {}, cli or [])
     box = f"pack_{key}"
     st.session_state.setdefault("pack_boxes", {})[name] = box
@@ -61,4 +62,4 @@ def table_exports(df: pd.DataFrame, name: str, key: str | None = None) -> None:
     cols = st.columns([1, 1, 6], gap="small")
     for col, fmt in zip(cols, ("csv", "parquet")):
         col.download_button(fmt.upper(), data=lambda f=fmt: table_bytes(df, f), file_name=f"{slug(name)}.{fmt}", mime=MIME[fmt],
-                            key=f"tdl_{fmt}_{key}", on_click="ignore", icon=":material/table:", width="stretch")
+                            key=f"tdl_{fmt}_{key}", on_click="ignore", icon=icons.TABLE, width="stretch")

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from saeviz.specs import CompressSpec, EvalSpec, spec_key
+from saeviz.evals import get_evaluation
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import DENSE, CompressSpec, EvalSpec
+from saeviz.store import demo
+from saeviz.store.keys import model_ce_key as ce_key
 
 SLIDER_GRID = tuple(round(i / 100, 2) for i in range(100))  # SAE sparsities a slider can take
 
 
 def read_runs_uncached(root: str, keys: list[str]) -> pd.DataFrame:
-    from saeviz.store import demo
+    # lazy: saeviz.store.db pulls in torch, which importing ui.reads does without
     from saeviz.store.db import METRIC_COLUMNS, Store
 
     stored = Store(Path(root)).metrics_for_runs(keys)
@@ -27,7 +30,7 @@ def read_runs_uncached(root: str, keys: list[str]) -> pd.DataFrame:
 
 
 def compress_stats_uncached(root: str, compress_key: str) -> pd.DataFrame:
-    from saeviz.store import demo
+    # lazy: saeviz.store.db pulls in torch, which importing ui.reads does without
     from saeviz.store.db import Store
 
     stats = Store(Path(root)).compress_stats(compress_key)
@@ -35,7 +38,7 @@ def compress_stats_uncached(root: str, compress_key: str) -> pd.DataFrame:
 
 
 def run_key(bench, compress: CompressSpec, site: str, layer: int, variant: VariantSpec, name: str = "core", spec=None) -> str:
-    from saeviz.evals import get_evaluation
+    # lazy: saeviz.pipeline.runner pulls in torch, which importing ui.reads does without
     from saeviz.pipeline.runner import run_key as runner_key
 
     spec = spec if spec is not None else get_evaluation(name).spec_cls()
@@ -43,9 +46,7 @@ def run_key(bench, compress: CompressSpec, site: str, layer: int, variant: Varia
 
 
 def model_ce_key(bench, compress: CompressSpec, eval_spec: EvalSpec) -> str:
-    from saeviz.store.keys import model_ce_key as key
-
-    return key(bench.compress_key(compress), eval_spec)
+    return ce_key(bench.compress_key(compress), eval_spec)
 
 
 def model_ce(rows: pd.DataFrame) -> float | None:
@@ -55,7 +56,7 @@ def model_ce(rows: pd.DataFrame) -> float | None:
 
 def sweep_keys(bench, spec, layers: list[int]) -> list[str]:
     """Every run key of a sweep (model CE of dense and compressed, then each unit's variants)."""
-    from saeviz.specs import DENSE
+    # lazy: saeviz.pipeline.sweep pulls in torch, which importing ui.reads does without
     from saeviz.pipeline.sweep import unit_variants
 
     keys = [model_ce_key(bench, DENSE, spec.eval), model_ce_key(bench, spec.compression, spec.eval)]
@@ -89,6 +90,7 @@ def value_at(rows: pd.DataFrame, metric: str, variant: str, sae_sparsity: float 
 
 def variant_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Tidy rows -> one row per (eval, item, metric), one column per variant label (pruned25, ...)."""
+    # lazy: saeviz.pipeline.runner pulls in torch, which importing ui.reads does without
     from saeviz.pipeline.runner import wide
 
     return wide(rows, item=None) if len(rows) else pd.DataFrame(columns=["eval", "item", "metric"])

@@ -1,6 +1,8 @@
 """The sidebar every page shares: which model, which SAEs, which tokens, how many evaluation sequences.
 UI choices only; pages turn them into specs with the functions below."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, EvalSpec, ModelSpec, SaeSpec, spec_help
@@ -22,8 +24,6 @@ DEFAULTS = {"model_source": "Embedded default", "model_name": EMBEDDED, "sae_tem
 def model_sidebar() -> None:
     name = st.session_state.get("model_name", EMBEDDED)
     if "model_source" not in st.session_state and name != EMBEDDED:  # a model named before the radio existed
-        from pathlib import Path
-
         st.session_state["model_source"] = "Local directory" if Path(name).expanduser().exists() else "Hub name"
     for key, value in DEFAULTS.items():  # defaults through session state, so callbacks may change them
         st.session_state.setdefault(key, value)

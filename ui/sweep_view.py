@@ -5,6 +5,7 @@ demand (and cached), everything else is read from the cache."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -13,10 +14,12 @@ import pandas as pd
 import streamlit as st
 
 from saeviz.errors import SaevizError
+from saeviz.evals import get_evaluation
 from saeviz.report.plots import metric_label, place_markers, sparsity_panel_figure
 from saeviz.sae.variants import VariantSpec
-from ui.cli_text import sweep_command
+from ui import icons
 from ui.cached import bump_generation, d_sae_for, loaded_model, read_runs
+from ui.cli_text import sweep_command
 from ui.export_ui import show_figure
 from ui.reads import grid_keys, value_at
 
@@ -24,8 +27,6 @@ FEATURES_PAGE = "views/features.py"
 
 
 def higher_is_better(metric: str) -> bool | None:
-    from saeviz.evals import get_evaluation
-
     return get_evaluation("core").higher_is_better.get(metric)
 
 
@@ -47,6 +48,7 @@ def unit_rows(bench, spec, site: str, layer: int, swept: pd.DataFrame) -> pd.Dat
 
 def compute_point(bench, spec, site: str, layer: int, sparsity: float) -> None:
     """A pruned SAE between the swept points, evaluated now (the result is cached for every later visit)."""
+    # lazy: saeviz.pipeline.runner pulls in torch, which importing ui.sweep_view does without
     from saeviz.pipeline.runner import evaluate
 
     loaded_model(bench)
@@ -77,6 +79,7 @@ def _dead_line(bench, rows: pd.DataFrame, site: str, layer: int, sparsity: float
 def _changes_line(bench, spec, site: str, layer: int, sparsity: float) -> str:
     """What the feature browser measured for this variant, when it has (its cached per-latent changes,
     read once per process: this runs on every slider move)."""
+    # lazy: saeviz.pipeline.feature_jobs pulls in numpy, torch, which importing ui.sweep_view does without
     from saeviz.pipeline import feature_jobs as fj
     from ui.feature_view import cached_changes
 
@@ -111,15 +114,13 @@ def cards(bench, spec, site: str, layer: int, rows: pd.DataFrame, metric: str, s
         if line:
             col.caption(line)
     label = VariantSpec("pruned", sparsity).label() if sparsity > 0 else "pretrained"  # pruned at 0% is the pretrained SAE
-    if col.button("Open a latent", key=f"open_{site}_{layer}", icon=":material/manage_search:",
+    if col.button("Open a latent", key=f"open_{site}_{layer}", icon=icons.FEATURES,
                   help=f"The feature browser on the {label} SAE of {site} layer {layer}"):
         open_latent(site, layer, spec.compression.label(), label)
 
 
 def panel(data: pd.DataFrame, metric: str, site: str, markers: dict[int, float], title: str):
     """The site's figure, built once per data version and session; a slider move only moves its ring."""
-    import hashlib
-
     shown = data[(data["metric"] == metric) & (data["site"] == site)]
     sig = hashlib.sha1(pd.util.hash_pandas_object(shown[["run_key", "value"]], index=False).values.tobytes()).hexdigest()
     figs = st.session_state.setdefault("_sweep_figures", {})

@@ -4,10 +4,11 @@ paper's published numbers as a toggle where its setting has them."""
 
 import streamlit as st
 
-from saeviz.store import demo
 from saeviz.evals import EVALS, get_evaluation
-from saeviz.specs import SITES, middle_layer
+from saeviz.pipeline.runner import evaluate_suite
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import SITES, middle_layer
+from saeviz.store import demo
 from ui import jobs
 from ui.cached import page_workbench, read_runs
 from ui.cli_text import compress_flags
@@ -55,8 +56,6 @@ if missing:
     job_key = f"evals:{bench.store.root}:{bench.model_key}:{compress}:{site}:{layer}:{name}:{[v.label() for v in missing]}"
 
     def _work(progress):
-        from saeviz.pipeline.runner import evaluate_suite
-
         return evaluate_suite(bench, compress, site, layer, missing, [name], specs={name: spec}, progress=progress)
 
     if st.button(f"Run {name} for {len(missing)} variant(s)", type="primary", key="ev_run"):

@@ -7,20 +7,26 @@ sequences when not all), so a shared link reopens the same view. Statistics are 
 
 import streamlit as st
 
-from saeviz.pipeline import feature_jobs as fj
 from saeviz.errors import SaevizError
 from saeviz.features.diff import RANKINGS, MatchSpec, rank_latents, unmatched_reference
 from saeviz.features.stats import FeatureSpec
-from saeviz.specs import SITES, CompressSpec
+from saeviz.pipeline import feature_jobs as fj
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import SITES, CompressSpec
 from ui.cached import page_workbench, progress_bar
 from ui.feature_view import (
-    cached_changes, cached_tables, cached_vocabulary, contexts_html, histogram_figure, logit_frame,
+    cached_changes,
+    cached_tables,
+    cached_vocabulary,
+    contexts_html,
+    histogram_figure,
+    logit_frame,
 )
+from ui.navigation import PAGE_PARAMS
 
 VARIANTS = ["dense", "pretrained", "pruned10", "pruned25", "pruned50", "pruned75", "pruned90", "pruned_best", "retrained"]
 COMPRESSIONS = ["wanda-50%", "wanda-30%", "magnitude-50%", "wanda-2:4", "rtn-int8-g128-sym", "rtn-int4-g128-sym"]
-PARAMS = ("site", "layer", "compression", "variant", "latent", "n")
+PARAMS = PAGE_PARAMS["Feature browser"]  # the latent shown, kept in the URL so a link opens it
 MATCH = MatchSpec()
 
 

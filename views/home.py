@@ -7,6 +7,7 @@ after the rest of the page is drawn."""
 import streamlit as st
 
 from saeviz.errors import SaevizError
+from ui import icons
 from ui.sidebar import current_specs
 
 st.title("saeviz")
@@ -16,12 +17,13 @@ st.markdown(
     "(its own encoder and decoder weights, cheaply), or **retrained** on the compressed model (expensively). "
     "These pages compare the three on the model below."
 )
-links = st.columns(5)
-links[0].page_link("views/compress.py", label="Compress the model", icon=":material/compress:")
-links[1].page_link("views/sweep.py", label="SAE sparsity sweep", icon=":material/tune:")
-links[2].page_link("views/layers.py", label="Layer-wise curves", icon=":material/stacked_line_chart:")
-links[3].page_link("views/evals.py", label="Evaluations", icon=":material/fact_check:")
-links[4].page_link("views/tour.py", label="Guided tour (no waiting)", icon=":material/slideshow:")
+# a wrapping row: each link as wide as its label, so none is cut off in a narrow window
+with st.container(horizontal=True, wrap=True, gap="medium"):
+    st.page_link("views/compress.py", label="Compress the model", icon=icons.COMPRESS)
+    st.page_link("views/sweep.py", label="SAE sparsity sweep", icon=icons.SWEEP)
+    st.page_link("views/layers.py", label="Layer-wise curves", icon=icons.LAYERS)
+    st.page_link("views/evals.py", label="Evaluations", icon=icons.EVALS)
+    st.page_link("views/tour.py", label="Guided tour (no waiting)", icon=icons.TOUR)
 
 try:
     model_spec, sae_specs = current_specs()

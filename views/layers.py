@@ -4,10 +4,11 @@ several compressions overlaid (the layout of the paper's appendix figures)."""
 import pandas as pd
 import streamlit as st
 
-from saeviz.store import demo
+from saeviz.pipeline.runner import evaluate
 from saeviz.report.plots import METRIC_LABELS, layerwise_figure, metric_label
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES
+from saeviz.store import demo
 from ui import jobs
 from ui.cached import page_workbench, read_runs
 from ui.cli_text import compress_flags
@@ -57,8 +58,6 @@ if missing:
     job_key = f"layers:{bench.store.root}:{bench.model_key}:{sorted(map(str, missing))}"
 
     def _work(progress):
-        from saeviz.pipeline.runner import evaluate
-
         for i, (comp, site, layer, label) in enumerate(missing):
             progress(i, len(missing), f"{comp.label()} {site} L{layer} {label}")
             evaluate(bench, comp, variants[label], site, layer, "core", eval_spec)

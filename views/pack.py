@@ -5,6 +5,7 @@ import streamlit as st
 
 from saeviz.errors import SaevizError
 from saeviz.report.export import comparison_pack
+from ui import icons
 from ui.export_ui import pack
 
 st.title("Export pack")
@@ -32,4 +33,4 @@ if st.button("Build the zip", type="primary", key="pack_build"):
         st.error(str(exc))
 if st.session_state.get("pack_zip"):
     st.download_button("Download comparison-pack.zip", st.session_state["pack_zip"], file_name="comparison-pack.zip",
-                       mime="application/zip", icon=":material/download:", key="pack_download", on_click="ignore")
+                       mime="application/zip", icon=icons.DOWNLOAD, key="pack_download", on_click="ignore")

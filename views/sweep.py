@@ -6,17 +6,17 @@ from dataclasses import replace
 
 import streamlit as st
 
-from saeviz.store import demo
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
 from saeviz.report.plots import METRIC_LABELS, figure1, metric_label
 from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, spec_help
-from saeviz.pipeline.sweep import SweepSpec
+from saeviz.store import demo
 from ui import jobs
 from ui.cached import page_workbench, read_runs
+from ui.cli_text import sweep_command
 from ui.controls import compression_picker
 from ui.export_ui import show_figure, table_exports
 from ui.reads import sweep_keys, variant_table
 from ui.sidebar import current_eval_spec
-from ui.cli_text import sweep_command
 from ui.sweep_view import explorer
 
 st.title("SAE sparsity sweep")
@@ -56,8 +56,6 @@ def _job_key(sweep: SweepSpec) -> str:
 
 
 def _start_sweep(sweep: SweepSpec, label: str) -> None:
-    from saeviz.pipeline.sweep import run_sweep
-
     jobs.start(_job_key(sweep), label, lambda p: run_sweep(bench, sweep, p))
 
 

@@ -3,8 +3,9 @@ shipped with saeviz (saeviz/demo_data), so nothing is computed while presenting.
 
 import streamlit as st
 
-from saeviz.store import demo
 from saeviz.report.tour import tour_steps
+from saeviz.store import demo
+from ui import icons
 from ui.export_ui import show_figure
 
 LIVE = {1: "views/compress.py", 2: "views/layers.py", 3: "views/sweep.py", 4: "views/sweep.py", 5: "views/evals.py", 7: "views/evals.py",
@@ -54,4 +55,4 @@ show_figure(step.figure, step.title, data=step.data, specs={"demo": info.get("se
             cli=[f"python scripts/make_demo_data.py --size {size} --out demo_data   # the shipped results, recomputed"])
 number = int(step.title.split(".")[0]) if step.title[0].isdigit() else 0
 if number in LIVE:
-    st.page_link(LIVE[number], label="Explore this live", icon=":material/arrow_forward:")
+    st.page_link(LIVE[number], label="Explore this live", icon=icons.NEXT)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from saeviz.specs import SITES, CompressSpec, EvalSpec
-import sys
-from pathlib import Path
 
 PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "features")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,

@@ -14,22 +14,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from saeviz.specs import CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, site_hook
-from saeviz.sae.variants import VariantSpec
-from saeviz.pipeline.workbench import Workbench
-from saeviz.store.db import Store
-from saeviz.pipeline.runner import evaluate
-from saeviz.pipeline.sweep import SweepSpec, run_sweep
-from saeviz.model.activations import collect_activations
-from saeviz.evals.measure import naive_downstream, reconstruction_stats
-from saeviz.sae.prune import prune_sae
-from saeviz.sae.load import load_sae_dir
-from saeviz.specs import TrainSpec
-from saeviz.pipeline.sae_variants import pruned_sae
-from saeviz.sae.train import retrain_like
-from saeviz.compression.methods import compress_model
-from saeviz.evals.measure import reconstruction_stats
 from saeviz import embedded
+from saeviz.compression.methods import compress_model
+from saeviz.evals.measure import naive_downstream, reconstruction_stats
+from saeviz.model.activations import collect_activations
+from saeviz.pipeline.runner import evaluate
+from saeviz.pipeline.sae_variants import pruned_sae
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.pipeline.workbench import Workbench
+from saeviz.sae.load import load_sae_dir
+from saeviz.sae.prune import prune_sae
+from saeviz.sae.train import retrain_like
+from saeviz.sae.variants import VariantSpec
+from saeviz.specs import CompressSpec, EvalSpec, ModelSpec, SaePruneSpec, TrainSpec, site_hook
+from saeviz.store.db import Store
 
 AGREEMENT_METRICS = ("mse", "explained_variance", "cossim", "l0", "ce_loss_with_sae", "ce_loss_without_sae",
                      "ce_loss_with_ablation", "kl_div_with_sae", "ce_loss_score", "kl_div_score")

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 
-from saeviz.cli.options import add_compress_options, add_eval_options, add_model_options, add_train_options, compress_spec
-from saeviz.report.build import ReportSpec
-from saeviz.specs import SITES, EvalSpec, TrainSpec
-from dataclasses import replace
-from saeviz.sae.variants import VariantSpec
+from saeviz.cli.options import (
+    add_compress_options,
+    add_eval_options,
+    add_model_options,
+    add_train_options,
+    compress_spec,
+    workbench,
+)
 from saeviz.evals import parse_eval_names
 from saeviz.jobs import tqdm_progress
-from pathlib import Path
-from saeviz.cli.options import workbench
-from saeviz.report.build import compute, write
+from saeviz.report.build import ReportSpec, compute, write
+from saeviz.sae.variants import VariantSpec
+from saeviz.specs import SITES, EvalSpec, TrainSpec
 
 
 def add_evaluate_command(sub) -> None:

@@ -8,13 +8,10 @@ import re
 import sys
 from pathlib import Path
 
-from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, MATCH_METHODS, RANKINGS, SITE_HOOKS, SaeSpec
-from saeviz.cli.options import add_compress_options, add_model_options, add_train_options
-from saeviz.cli.options import compress_spec, train_spec
+from saeviz.cli.options import add_compress_options, add_model_options, add_train_options, compress_spec, train_spec
 from saeviz.jobs import tqdm_progress
-from saeviz.specs import ModelSpec
 from saeviz.sae.variants import VariantSpec
-
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, MATCH_METHODS, RANKINGS, SITE_HOOKS, ModelSpec, SaeSpec
 
 
 def parse_sae_ref(text: str, template: str = EMBEDDED_SAE_TEMPLATE) -> tuple[str, int, str]:
@@ -61,9 +58,9 @@ def add_features_command(sub) -> None:
 
 def cmd_features(args) -> int:
     # lazy: saeviz.pipeline.feature_jobs pulls in numpy, pandas, torch, which importing saeviz.cli.features does
-    from saeviz.pipeline import feature_jobs as fj
     from saeviz.features.diff import MatchSpec
     from saeviz.features.stats import FeatureSpec
+    from saeviz.pipeline import feature_jobs as fj
     from saeviz.pipeline.workbench import Workbench
     from saeviz.store.db import Store
 

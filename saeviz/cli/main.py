@@ -6,11 +6,11 @@ import argparse
 import os
 import sys
 
-from saeviz.errors import SaevizError
-from saeviz.specs import SITES
-from saeviz.pipeline.info import environment_report, loaded_report
 from saeviz.cli import options as o
 from saeviz.cli.features import add_features_command
+from saeviz.errors import SaevizError
+from saeviz.pipeline.info import environment_report, loaded_report
+from saeviz.specs import SITES
 
 
 def _cmd_info(args) -> int:

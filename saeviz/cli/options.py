@@ -5,7 +5,16 @@ from __future__ import annotations
 import argparse
 
 from saeviz.specs import (
-    DEFAULT_SAE_SWEEP, EMBEDDED_SAE_TEMPLATE, PRUNABLE_MATRICES, SITES, BestRule, CompressSpec, EvalSpec, ModelSpec, TrainSpec, spec_help,
+    DEFAULT_SAE_SWEEP,
+    EMBEDDED_SAE_TEMPLATE,
+    PRUNABLE_MATRICES,
+    SITES,
+    BestRule,
+    CompressSpec,
+    EvalSpec,
+    ModelSpec,
+    TrainSpec,
+    spec_help,
 )
 
 

@@ -18,12 +18,19 @@ from typing import Callable
 import torch
 
 from saeviz.compression.math import (
-    heads_in_from_linear, heads_in_to_linear, heads_out_from_linear, heads_out_to_linear, magnitude_global_mask, magnitude_mask, quantize_rtn, transpose_back, wanda_mask,
+    heads_in_from_linear,
+    heads_in_to_linear,
+    heads_out_from_linear,
+    heads_out_to_linear,
+    magnitude_global_mask,
+    magnitude_mask,
+    quantize_rtn,
+    transpose_back,
+    wanda_mask,
 )
 from saeviz.errors import SaevizError
 from saeviz.jobs import Progress, report
 from saeviz.specs import CompressSpec
-
 
 MatrixKey = tuple[int, str]  # (layer, matrix name)
 

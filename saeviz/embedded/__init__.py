@@ -14,6 +14,7 @@ from pathlib import Path
 
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 from saeviz.specs import SITE_HOOKS, site_hook  # noqa: E402  (one definition of the paper's three sites)
+
 TOKEN_SPLITS = ("calibration", "eval")
 
 

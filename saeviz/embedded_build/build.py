@@ -8,19 +8,16 @@ killed model or SAE stage resumes from its checkpoint unless --fresh is given.
 import argparse
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from saeviz.embedded import ASSETS_DIR, sha256
-from saeviz.embedded.recipe import CACHE_DIR, STAGES, BuildConfig, paths, torch_cat, train_parts, build_world
-from saeviz.embedded import corpus
-from saeviz.embedded.tokenizer import train_tokenizer
-from saeviz.embedded.tokenizer import encode_docs, load_tokenizer
-from saeviz.embedded import data
+from saeviz.embedded import ASSETS_DIR, corpus, data, sha256, toyworld
+from saeviz.embedded.recipe import CACHE_DIR, STAGES, BuildConfig, build_world, paths, torch_cat, train_parts
+from saeviz.embedded.tokenizer import encode_docs, load_tokenizer, train_tokenizer
+from saeviz.embedded_build import report
 from saeviz.embedded_build.train_model import MODEL_CONFIG, TrainConfig, train
 from saeviz.embedded_build.train_saes import train_all_saes
-from saeviz.embedded import corpus, data, toyworld
-from saeviz.embedded_build import report
+
 
 def stage_corpus(bc: BuildConfig, out: Path, fresh: bool) -> dict:
     path = paths(out)["corpus"]

@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import torch
 
+from saeviz.evals.measure import evaluate_sae
 from saeviz.evals.metrics import explained_variance  # noqa: F401  (one definition, re-exported)
 from saeviz.model.activations import collect_activations
-from saeviz.evals.measure import evaluate_sae
 from saeviz.sae.load import flat_inputs
 
 

@@ -13,14 +13,12 @@ from pathlib import Path
 
 import torch
 
-from saeviz.specs import site_hook
 from saeviz.embedded import ASSETS_DIR, available_saes, load_model, load_tokens, load_toyworld, sae_dir
-from saeviz.embedded_build.metrics import unigram_entropy
-from saeviz.model.loss import ce_loss
-from saeviz.embedded_build.metrics import accuracy_table, fact_accuracy
 from saeviz.embedded.toyworld import fact_prompts
-from saeviz.embedded_build.metrics import sae_figures
+from saeviz.embedded_build.metrics import accuracy_table, fact_accuracy, sae_figures, unigram_entropy
+from saeviz.model.loss import ce_loss
 from saeviz.sae.load import load_sae_dir
+from saeviz.specs import site_hook
 
 
 def sample_prompts(rows: list[dict], per_cell: int, seed: int = 0) -> list[dict]:

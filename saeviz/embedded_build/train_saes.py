@@ -16,15 +16,13 @@ from pathlib import Path
 
 import torch
 
-from saeviz.embedded import SITE_HOOKS, sae_dir
-from saeviz.specs import site_hook
+from saeviz.embedded import SITE_HOOKS, load_model, load_tokens, sae_dir
+from saeviz.embedded.data import read_tokens
 from saeviz.embedded_build.metrics import sae_figures
 from saeviz.jobs import tqdm_progress
 from saeviz.sae.load import load_sae_dir
 from saeviz.sae.train import train_sae
-from saeviz.embedded import load_model, load_tokens
-from saeviz.embedded.data import read_tokens
-from saeviz.specs import TrainSpec
+from saeviz.specs import TrainSpec, site_hook
 
 
 @dataclass(frozen=True)

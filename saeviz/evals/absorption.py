@@ -31,8 +31,8 @@ import torch
 from saeviz.errors import SaevizError
 from saeviz.evals import probing as P
 from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
-from saeviz.specs import _help
 from saeviz.model.activations import hook_activations
+from saeviz.specs import _help
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 # the spec fields the ground-truth probe depends on (its memo key); the others only touch the SAE's part

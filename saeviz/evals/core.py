@@ -13,11 +13,10 @@ from __future__ import annotations
 import pandas as pd
 
 from saeviz.evals.base import EvalInputs, Evaluation, rows
-from saeviz.evals.measure import reconstruction_stats
+from saeviz.evals.measure import naive_downstream, reconstruction_stats
 from saeviz.evals.metrics import weight_metrics
-from saeviz.specs import EvalSpec
-from saeviz.evals.measure import naive_downstream
 from saeviz.evals.splice import SpliceEngine, engine_applies
+from saeviz.specs import EvalSpec
 
 HIGHER_IS_BETTER = {
     "kl_div_score": True, "kl_div_with_sae": False, "ce_loss_score": True, "ce_loss_with_sae": False,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.evals.metrics import ReconstructionStats, kl_divergence, weight_metrics
 from saeviz.evals.splice import downstream_scores, splice_hook
+from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.sae.sparse import sparse_code, sparse_decode
 
 

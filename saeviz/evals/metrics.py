@@ -8,6 +8,7 @@ differ from sae_bench 0.6 in two places (see ``mse`` and ``explained_variance``)
 from __future__ import annotations
 
 import torch
+
 from saeviz.sae.sparse import latent_fire_counts
 
 

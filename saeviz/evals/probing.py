@@ -29,9 +29,9 @@ import torch
 from saeviz.errors import SaevizError
 from saeviz.evals.base import EvalInputs, Evaluation, concat, mean_over, rows
 from saeviz.evals.toy_datasets import DEFAULT_CLASSES, class_texts
-from saeviz.specs import _help
 from saeviz.model.activations import hook_activations
 from saeviz.model.hub import hub_reachable
+from saeviz.specs import _help
 
 HUB_CLASS_DATASET = "LabHC/bias_in_bios_class_set1"
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from saeviz.model.hooks import flat_heads, layer_of
 from saeviz.errors import SaevizError
 from saeviz.evals import ravel_data as D
 from saeviz.evals.base import EvalInputs, Evaluation, concat, rows
-from saeviz.specs import _help
 from saeviz.model import hub
+from saeviz.model.hooks import flat_heads, layer_of
+from saeviz.specs import _help
 
 DEFAULT_ATTRIBUTES = ("city.country", "city.continent", "city.language",
                       "person.field", "person.country", "person.gender")

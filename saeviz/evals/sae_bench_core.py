@@ -16,8 +16,8 @@ import copy
 
 import pandas as pd
 
-from saeviz.model.activations import special_token_ids
 from saeviz.evals.base import EvalInputs, Evaluation, rows
+from saeviz.model.activations import special_token_ids
 from saeviz.specs import EvalSpec
 
 
@@ -38,7 +38,12 @@ def run_sae_bench_core(inputs: EvalInputs, spec: EvalSpec) -> pd.DataFrame:
     # lazy: torch loads only when this runs, so importing saeviz.evals.sae_bench_core stays light; datasets takes
     import torch
     from datasets import Dataset
-    from sae_bench.evals.core.main import CoreEvalConfig, calculate_misc_metrics, get_featurewise_weight_based_metrics, run_evals
+    from sae_bench.evals.core.main import (
+        CoreEvalConfig,
+        calculate_misc_metrics,
+        get_featurewise_weight_based_metrics,
+        run_evals,
+    )
     from sae_lens import ActivationsStore
 
     tokens = inputs.tokens("eval")[: spec.n_sequences]

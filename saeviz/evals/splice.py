@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
+from saeviz.evals.metrics import ce_loss_score
 from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.model.hooks import flat_heads, layer_of
-from saeviz.evals.metrics import ce_loss_score
 
 # Rows of the unembedding processed at once when computing log-sum-exp (bounds the logits in memory).
 LSE_CHUNK_TOKENS = 2048

@@ -15,8 +15,8 @@ import random
 
 import pandas as pd
 
-from saeviz.errors import SaevizError
 from saeviz.embedded.toyworld import biography
+from saeviz.errors import SaevizError
 
 TOY_BIOS = "saeviz/toyworld_bios"
 # sae_bench's bias_in_bios ids: male 0, female 1; SCR's column2 pair is (male, female).

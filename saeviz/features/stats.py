@@ -21,6 +21,7 @@ import torch
 from saeviz.errors import SaevizError
 from saeviz.specs import _help
 
+
 @dataclass(frozen=True)
 class FeatureSpec:
     """What the feature browser computes for each latent of an SAE variant."""

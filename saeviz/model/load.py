@@ -11,14 +11,14 @@ from pathlib import Path
 
 import torch
 
+from saeviz import embedded
 from saeviz.device import resolve_device, str_to_dtype
 from saeviz.errors import OFFLINE_HINT, LoadError, UnsafeWeightsError
+from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 from saeviz.model.hooks import hook_width
 from saeviz.model.hub import hub_reachable, repo_cached
 from saeviz.resources import ensure_fits, estimate_model_load_bytes, transformer_parameters
 from saeviz.specs import SITE_HOOKS, ModelSpec
-from saeviz import embedded
-from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"  # torch >= 2.4 honours it even over weights_only=False

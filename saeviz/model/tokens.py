@@ -6,10 +6,10 @@ from pathlib import Path
 
 import torch
 
-from saeviz.errors import LoadError
-from saeviz.specs import EMBEDDED
-from saeviz.model.load import check_safetensors
 from saeviz import embedded
+from saeviz.errors import LoadError
+from saeviz.model.load import check_safetensors
+from saeviz.specs import EMBEDDED
 
 SPLITS = ("calibration", "eval", "train")
 

@@ -15,23 +15,39 @@ import numpy as np
 import pandas as pd
 import torch
 
-from saeviz.model.activations import keep_positions, special_token_ids
+from saeviz.embedded.toyworld import ENTITY_KIND
 from saeviz.errors import SaevizError
 from saeviz.features.diff import (
-    MatchSpec, PairedAccumulator, changes_frame, identity_pairs, match_latents, rank_latents, unmatched_reference,
+    MatchSpec,
+    PairedAccumulator,
+    changes_frame,
+    identity_pairs,
+    match_latents,
+    rank_latents,
+    unmatched_reference,
     weight_removed,
 )
 from saeviz.features.stats import (
-    FeatureSpec, FeatureTables, LatentAccumulator, best_concepts, concept_scores, decoder_in_resid, display_token,
-    find_mentions, logit_effects, mention_tokens, summarize, top_token_labels,
+    FeatureSpec,
+    FeatureTables,
+    LatentAccumulator,
+    best_concepts,
+    concept_scores,
+    decoder_in_resid,
+    display_token,
+    find_mentions,
+    logit_effects,
+    mention_tokens,
+    summarize,
+    top_token_labels,
 )
 from saeviz.jobs import Progress, report
-from saeviz.specs import CompressSpec, site_hook, spec_key
+from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.pipeline.runner import sae_of
 from saeviz.pipeline.sae_variants import variant_key, variant_model
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import CompressSpec, site_hook, spec_key
 from saeviz.store.keys import combine_keys, model_compression
-from saeviz.embedded.toyworld import ENTITY_KIND
 
 # Bumped whenever what the feature tables or change frames hold changes, so stale ones are never read.
 FEATURES_VERSION = 3

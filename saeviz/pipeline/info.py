@@ -5,9 +5,9 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from saeviz.specs import EMBEDDED, ModelSpec, SaeSpec
 from saeviz import embedded
 from saeviz.errors import CompatibilityError
+from saeviz.specs import EMBEDDED, ModelSpec, SaeSpec
 
 PACKAGES = ("torch", "transformer-lens", "sae-lens", "sae-bench", "transformers", "streamlit", "plotly", "duckdb")
 

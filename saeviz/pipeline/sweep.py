@@ -7,11 +7,21 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from saeviz.jobs import Progress, report
 from saeviz.pipeline.runner import evaluate, model_ce, prefetch
 from saeviz.pipeline.workbench import Workbench
-from saeviz.jobs import Progress, report
-from saeviz.specs import DEFAULT_SAE_SWEEP, DENSE, SITES, BestRule, CompressSpec, EvalSpec, SaePruneSpec, TrainSpec, _help
 from saeviz.sae.variants import VariantSpec
+from saeviz.specs import (
+    DEFAULT_SAE_SWEEP,
+    DENSE,
+    SITES,
+    BestRule,
+    CompressSpec,
+    EvalSpec,
+    SaePruneSpec,
+    TrainSpec,
+    _help,
+)
 
 
 @dataclass(frozen=True)

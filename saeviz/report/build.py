@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from saeviz.jobs import Progress, report
-from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help, middle_layer
-from saeviz.sae.variants import VariantSpec, paper_variants, variant_label
 from saeviz.report.export import export_figure
+from saeviz.sae.variants import VariantSpec, paper_variants, variant_label
+from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help, middle_layer
 
 FIGURE_SPARSITIES = (0.25, 0.5, 0.75, 0.9, 0.95, 0.99)
 

@@ -8,6 +8,7 @@ HTML embeds plotly.js instead of linking a CDN, and no figure uses LaTeX (MathJa
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import re
@@ -21,7 +22,6 @@ from pathlib import Path
 import pandas as pd
 
 from saeviz.errors import SaevizError
-import atexit
 
 FIGURE_FORMATS = ("png", "svg", "pdf", "html")
 TABLE_FORMATS = ("csv", "parquet")

@@ -12,11 +12,10 @@ from typing import Callable
 
 import pandas as pd
 
-from saeviz.store import demo
-
 from saeviz.report import plots
-from saeviz.specs import CompressSpec
 from saeviz.report.paper_numbers import paper_wide
+from saeviz.specs import CompressSpec
+from saeviz.store import demo
 
 
 @dataclass(frozen=True)

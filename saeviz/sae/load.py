@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import warnings
 from pathlib import Path
 
+from saeviz import embedded
 from saeviz.device import resolve_device
 from saeviz.errors import OFFLINE_HINT, CompatibilityError, LoadError
 from saeviz.model.hooks import hook_width, layer_of
 from saeviz.model.hub import hub_reachable
+from saeviz.model.load import check_safetensors, refuse_pickles, weights_only_loads
 from saeviz.specs import EMBEDDED, SaeSpec
-from saeviz.model.load import check_safetensors, refuse_pickles
-import warnings
-from saeviz import embedded
-from saeviz.model.load import weights_only_loads
 
 SAE_FILES = ("cfg.json", "sae_weights.safetensors")
 

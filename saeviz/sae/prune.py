@@ -15,8 +15,8 @@ from typing import Callable
 import torch
 
 from saeviz.compression.math import magnitude_mask, wanda_mask
-from saeviz.specs import SaePruneSpec
 from saeviz.sae.sparse import latent_sq_sums, sparse_code
+from saeviz.specs import SaePruneSpec
 
 
 @torch.no_grad()

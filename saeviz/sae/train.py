@@ -15,10 +15,10 @@ from typing import Callable
 
 import torch
 
-from saeviz.model.activations import activation_batches
-from saeviz.store.atomic import remove_stale_temps, write_atomic, write_text_atomic
 from saeviz.jobs import Cancelled, Progress, report
+from saeviz.model.activations import activation_batches
 from saeviz.specs import TrainSpec
+from saeviz.store.atomic import remove_stale_temps, write_atomic, write_text_atomic
 
 
 def _topk(sae, spec: TrainSpec):

@@ -27,8 +27,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from saeviz.store.atomic import remove_stale_temps, write_atomic
 from saeviz.errors import SaevizError, UnsafePathError
+from saeviz.store.atomic import remove_stale_temps, write_atomic
 from saeviz.store.safe_paths import ensure_writable_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""Demo mode: results precomputed on the embedded default, shipped as small files in saeviz/demo_data/,
+"""Demo mode: results precomputed on the embedded default, shipped as small files in saeviz/store/demo_data/,
 so that a presenter never waits.
 
 ``saeviz.pipeline.demo_build.build_demo_data`` computes them through saeviz (a sweep, layer-wise overlays of other compressions,
@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, _help, middle_layer
 from saeviz.embedded import fingerprint
+from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, _help
 from saeviz.store.keys import RESULTS_VERSION
 
 DEMO_DIR = Path(__file__).resolve().parent / "demo_data"
