@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     # loading
     "load_model": "saeviz.model.load:load_model",
     "load_sae": "saeviz.sae.load:load_sae",
-    "load_split": "saeviz.model.tokens:load_split",
+    "load_split": "saeviz.tokens.tokenset:load_split",
     # compressing the model, and its loss
     "compress_model": "saeviz.compression.methods:compress_model",
     "apply_masks": "saeviz.compression.methods:apply_masks",

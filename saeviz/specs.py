@@ -132,6 +132,53 @@ class SaeSpec:
         return self.release if self.sae_id is None else f"{self.release}/{self.sae_id}"
 
 
+@dataclass(frozen=True)
+class TextSource:
+    """Where a token set's text comes from: a Hugging Face dataset or local files."""
+
+    dataset: str = _help("A Hugging Face dataset (Skylion007/openwebtext, allenai/c4; 'c4' is WANDA's C4 shard), or a "
+                         "local .txt/.jsonl/.parquet file or folder.")
+    config: str | None = _help("The dataset's configuration (e.g. 'en' for C4).", default=None)
+    split: str = _help("The dataset's split.", default="train")
+    column: str = _help("The column (or JSON field) that holds the text.", default="text")
+    data_files: tuple[str, ...] | None = _help("Only these files of the dataset (e.g. one shard).", default=None)
+
+    def __post_init__(self):
+        if not self.dataset or not self.dataset.strip():
+            raise ValueError("TextSource.dataset is empty: give a Hugging Face dataset name or a local text file or folder.")
+        if self.data_files is not None:
+            object.__setattr__(self, "data_files", tuple(self.data_files))
+
+
+@dataclass(frozen=True)
+class TokenSetSpec:
+    """A token set for one model: calibration, eval and train rows of text tokenized by the model's tokenizer.
+
+    Unset fields come from the SAE named by ``sae`` as sae_lens records it (its training dataset, context
+    length and BOS), so that the SAEs read text like the text they were trained on."""
+
+    model: str = _help("The model whose tokenizer makes the ids (as in ModelSpec.name).", default=EMBEDDED)
+    text: TextSource | None = _help("The text; None takes the SAE's training dataset.", default=None)
+    calibration_text: TextSource | None = _help(
+        "Text of the calibration rows when it differs (WANDA calibrates on C4); None: the same stream as the rest.",
+        default=None)
+    sae: str | None = _help("An SAE (RELEASE/SAE_ID or folder) whose dataset, context length and BOS are the defaults.",
+                            default=None)
+    n_calibration: int = _help("Calibration rows (WANDA's 128).", default=128)
+    n_eval: int = _help("Evaluation rows.", default=512)
+    train_tokens: int = _help("Training tokens (for retraining SAEs); 0 writes no train split.", default=1_000_000)
+    context_size: int | None = _help("Tokens per row, BOS included; None: the SAE's context size.", default=None)
+    prepend_bos: bool | None = _help("Start every row with BOS; None: as the SAE was trained.", default=None)
+
+    def __post_init__(self):
+        if self.n_calibration < 0 or self.n_eval < 0 or self.train_tokens < 0:
+            raise ValueError("Token-set sizes must be 0 or more (rows for calibration and eval, tokens for train).")
+        if self.n_calibration + self.n_eval == 0:
+            raise ValueError("A token set with no calibration and no eval rows is empty: set --calibration or --eval above 0.")
+        if self.context_size is not None and self.context_size < 2:
+            raise ValueError(f"context_size={self.context_size}: a row needs at least 2 tokens.")
+
+
 DEFAULT_SPARSITY = 0.5
 
 

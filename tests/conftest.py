@@ -97,3 +97,20 @@ def offline(monkeypatch):
     hub.hub_reachable.cache_clear()
     yield
     hub.hub_reachable.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def _hf_cache_master(tmp_path_factory):
+    from hub_cache import build_cache
+
+    return build_cache(tmp_path_factory.mktemp("hf_home"))
+
+
+@pytest.fixture
+def hf_cache(_hf_cache_master, monkeypatch):
+    """A local Hugging Face cache with GPT-2 (small, random), two of its SAE releases and OpenWebText text,
+    this process pointed at it and offline (HF_HUB_OFFLINE=1), as on a cluster's compute node."""
+    from hub_cache import use_cache
+
+    use_cache(monkeypatch, _hf_cache_master)
+    return _hf_cache_master

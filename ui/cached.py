@@ -101,9 +101,12 @@ def _d_sae_uncached(bench, site: str, layer: int) -> int:
 
 
 @st.cache_resource(show_spinner="Loading the model and its SAEs...")
-def summary_for(model: ModelSpec, saes: tuple[SaeSpec, ...] | None) -> dict:
+def summary_for(model: ModelSpec, saes: tuple[SaeSpec, ...] | None, template: str = EMBEDDED_SAE_TEMPLATE) -> dict:
+    bench = workbench_for(model)
+    if saes is None and template != EMBEDDED_SAE_TEMPLATE:
+        saes = tuple(default_sae_specs(model, template, bench.sites(), loaded_model(bench).cfg.n_layers))
     specs = list(saes) if saes is not None else default_sae_specs(model)
-    return load_summary(model, specs, model=workbench_for(model).base_model)  # one loaded copy for every page
+    return load_summary(model, specs, model=bench.base_model)  # one loaded copy for every page
 
 
 def _demo_dir() -> str:

@@ -7,6 +7,7 @@ after the rest of the page is drawn."""
 import streamlit as st
 
 from saeviz.errors import SaevizError
+from saeviz.specs import EMBEDDED_SAE_TEMPLATE
 from ui import icons
 from ui.sidebar import current_specs
 
@@ -40,7 +41,8 @@ if summary is None:
     from ui.cached import summary_for
 
     try:
-        summary = summary_for(model_spec, tuple(sae_specs) if sae_specs is not None else None)
+        template = st.session_state.get("sae_template") or EMBEDDED_SAE_TEMPLATE
+        summary = summary_for(model_spec, tuple(sae_specs) if sae_specs is not None else None, template.strip())
     except (SaevizError, ValueError) as exc:
         st.error(str(exc))
         st.stop()

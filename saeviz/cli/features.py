@@ -10,8 +10,9 @@ from pathlib import Path
 
 from saeviz.cli.options import add_compress_options, add_model_options, add_train_options, compress_spec, train_spec
 from saeviz.jobs import tqdm_progress
+from saeviz.model.hooks import hook_site, layer_of
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, MATCH_METHODS, RANKINGS, SITE_HOOKS, ModelSpec, SaeSpec
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, MATCH_METHODS, RANKINGS, SITES, ModelSpec, SaeSpec
 
 
 def parse_sae_ref(text: str, template: str = EMBEDDED_SAE_TEMPLATE) -> tuple[str, int, str]:
@@ -28,10 +29,9 @@ def parse_sae_ref(text: str, template: str = EMBEDDED_SAE_TEMPLATE) -> tuple[str
     if spec.is_local_dir and (Path(spec.release) / "cfg.json").is_file():
         cfg = json.loads((Path(spec.release) / "cfg.json").read_text())
         hook = cfg.get("hook_name") or cfg.get("metadata", {}).get("hook_name") or ""
-    for site, pattern in SITE_HOOKS.items():
-        found = re.search(re.escape(pattern).replace(re.escape("{layer}"), r"(\d+)"), hook)
-        if found:
-            return site, int(found.group(1)), text.strip()
+    site, layer = hook_site(hook), layer_of(hook)
+    if site in SITES and layer is not None:  # the SAE's own hook: res-jb's hook_resid_pre is site resid
+        return site, layer, text.strip()
     raise ValueError(f"SAE {text!r}: cannot tell its site and layer; write SITE/LAYER (e.g. resid/3) with --sae-template, "
                      "or embedded/<site>/layer_<n>.")
 

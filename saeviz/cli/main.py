@@ -8,6 +8,7 @@ import sys
 
 from saeviz.cli import options as o
 from saeviz.cli.features import add_features_command
+from saeviz.cli.tokens import add_tokens_command
 from saeviz.errors import SaevizError
 from saeviz.pipeline.info import environment_report, loaded_report
 from saeviz.specs import SITES
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_command(sub)
 
     add_features_command(sub)
+    add_tokens_command(sub)
     for name, func, text in (
         ("build-embedded", _cmd_build_embedded, "Rebuild the embedded model, tokenizer, SAEs and data from scratch."),
         ("embedded-report", _cmd_embedded_report, "Measure the embedded default's figures (loss, toy-world accuracy, SAE quality)."),

@@ -8,7 +8,6 @@ from saeviz.specs import (
     DEFAULT_SAE_SWEEP,
     EMBEDDED_SAE_TEMPLATE,
     PRUNABLE_MATRICES,
-    SITES,
     BestRule,
     CompressSpec,
     EvalSpec,
@@ -84,7 +83,8 @@ def add_train_options(p: argparse.ArgumentParser, default_tokens: int) -> None:
 
 def add_sweep_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("SAE sweep")
-    g.add_argument("--sites", default=",".join(SITES), help="Comma-separated sites: attn, mlp, resid.")
+    g.add_argument("--sites", default=None, help="Comma-separated sites: attn, mlp, resid (default: every site the "
+                                                 "SAE template covers).")
     g.add_argument("--layers", type=_ints, default=(), help="Comma-separated layers (default: all).")
     g.add_argument("--sae-sparsities", type=_floats, default=DEFAULT_SAE_SWEEP, help="Comma-separated SAE sparsities.")
     g.add_argument("--sae-method", default="wanda", help="SAE pruning method: wanda or magnitude.")

@@ -20,6 +20,17 @@ def layer_of(hook_name: str) -> int | None:
     return int(parts[1]) if len(parts) > 1 and parts[0] == "blocks" and parts[1].isdigit() else None
 
 
+def hook_site(hook_name: str) -> str:
+    """Which of the paper's sites a hook belongs to: attn, mlp, resid (or 'other')."""
+    if hook_name.endswith(("hook_z", "hook_attn_out")):
+        return "attn"
+    if hook_name.endswith(("hook_mlp_out", "mlp.hook_post")):
+        return "mlp"
+    if "hook_resid" in hook_name:
+        return "resid"
+    return "other"
+
+
 def flat_heads(act: torch.Tensor) -> torch.Tensor:
     """hook_z's [..., heads, d_head] as [..., heads * d_head] (what an SAE at hook_z reads); others as they are."""
     return act.flatten(-2) if act.dim() == 4 else act

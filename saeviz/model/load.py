@@ -13,10 +13,10 @@ import torch
 
 from saeviz import embedded
 from saeviz.device import resolve_device, str_to_dtype
-from saeviz.errors import OFFLINE_HINT, LoadError, UnsafeWeightsError
+from saeviz.errors import LoadError, UnsafeWeightsError
 from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 from saeviz.model.hooks import hook_width
-from saeviz.model.hub import hub_reachable, repo_cached
+from saeviz.model.hub import cache_only_when_offline, hub_reachable, missing_from_cache, repo_cached
 from saeviz.resources import ensure_fits, estimate_model_load_bytes, transformer_parameters
 from saeviz.specs import SITE_HOOKS, ModelSpec
 
@@ -67,14 +67,14 @@ def _load_hub(name: str, device: str, dtype: torch.dtype):
             "pythia-70m-deduped) nor an existing checkpoint directory, nor 'embedded'."
         ) from None
     if not hub_reachable() and not repo_cached(official):
-        raise LoadError(f"Model {name!r} needs the Hugging Face hub, which cannot be reached from here. {OFFLINE_HINT}")
-    _hub_model_fits(name, device, dtype)
-    try:
-        with weights_only_loads():
-            return HookedTransformer.from_pretrained(name, device=device, dtype=dtype)
-    except OSError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise LoadError(f"Could not fetch model {name!r} from the Hugging Face hub ({first}). {OFFLINE_HINT}") from None
+        raise missing_from_cache(f"Model {name!r} (repo {official}, file config.json)", LookupError("not cached"))
+    with cache_only_when_offline():
+        _hub_model_fits(name, device, dtype)
+        try:
+            with weights_only_loads():
+                return HookedTransformer.from_pretrained(name, device=device, dtype=dtype)
+        except OSError as exc:  # LocalEntryNotFoundError names the file offline; HTTP errors online
+            raise missing_from_cache(f"Model {name!r} (repo {official})", exc) from None
 
 
 def _hub_model_fits(name: str, device: str, dtype: torch.dtype) -> None:

@@ -46,7 +46,7 @@ from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.pipeline.runner import sae_of
 from saeviz.pipeline.sae_variants import variant_key, variant_model
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import CompressSpec, site_hook, spec_key
+from saeviz.specs import CompressSpec, spec_key
 from saeviz.store.keys import combine_keys, model_compression
 
 # Bumped whenever what the feature tables or change frames hold changes, so stale ones are never read.
@@ -141,7 +141,7 @@ def encode(sae, acts_ND: torch.Tensor) -> torch.Tensor:
 def compute_tables(bench, compress, site, layer, variant, spec: FeatureSpec, progress: Progress | None = None) -> FeatureTables:
     model = variant_model(bench, compress, variant)
     sae = sae_of(bench, compress, site, layer, variant)
-    hook, tokens = site_hook(site, layer), _tokens(bench, spec)
+    hook, tokens = bench.sae_hook(site, layer), _tokens(bench, spec)
     N, T = tokens.shape
     keep_NT = keep_positions(tokens, special_token_ids(model))
     flat = kept_activations(bench, compress, variant, hook, N)
@@ -275,7 +275,7 @@ def compute_changes(bench, compress, site, layer, variant: VariantSpec, spec: Fe
         ref_G, cos_G = identity_pairs(W_ref, W)
         enc_removed = weight_removed(sae_ref.W_enc.detach().cpu(), sae.W_enc.detach().cpu(), latent_dim=1)
         dec_removed = weight_removed(W_ref, W, latent_dim=0)
-    hook, tokens = site_hook(site, layer), _tokens(bench, spec)
+    hook, tokens = bench.sae_hook(site, layer), _tokens(bench, spec)
     flat_ref = kept_activations(bench, compress, ref, hook, tokens.shape[0])
     flat = kept_activations(bench, compress, variant, hook, tokens.shape[0])
     acc = PairedAccumulator(ref_G, sae_ref.cfg.d_sae)

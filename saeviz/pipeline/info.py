@@ -7,7 +7,7 @@ from importlib import metadata
 
 from saeviz import embedded
 from saeviz.errors import CompatibilityError
-from saeviz.specs import EMBEDDED, ModelSpec, SaeSpec
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITES, ModelSpec, SaeSpec
 
 PACKAGES = ("torch", "transformer-lens", "sae-lens", "sae-bench", "transformers", "streamlit", "plotly", "duckdb")
 
@@ -38,12 +38,18 @@ def embedded_info() -> dict:
     return {"built": True, "files": embedded.verify_assets(), "saes": embedded.available_saes()}
 
 
-def default_sae_specs(model_spec: ModelSpec) -> list[SaeSpec]:
-    """The SAEs shown with a model when the user names none: all embedded ones for the embedded model."""
-    if model_spec.name != EMBEDDED:
+def default_sae_specs(model_spec: ModelSpec, template: str = EMBEDDED_SAE_TEMPLATE, sites: tuple[str, ...] = SITES,
+                      n_layers: int | None = None) -> list[SaeSpec]:
+    """The SAEs shown with a model when the user names none: the SAE template's, one per site and layer
+    (all embedded ones for the embedded model)."""
+    if template == EMBEDDED_SAE_TEMPLATE:
+        if model_spec.name != EMBEDDED:
+            return []
+        return [SaeSpec.embedded(site, layer) for site, layer in embedded.available_saes()]
+    if n_layers is None:
         return []
-
-    return [SaeSpec.embedded(site, layer) for site, layer in embedded.available_saes()]
+    specs = [SaeSpec.parse(template.format(site=site, layer=layer)) for site in sites for layer in range(n_layers)]
+    return list(dict.fromkeys(specs))  # a template without {site} names each SAE once
 
 
 def load_summary(model_spec: ModelSpec, sae_specs: list[SaeSpec], model=None) -> dict:

@@ -15,7 +15,7 @@ from saeviz.jobs import Progress, report
 from saeviz.model.loss import ce_loss
 from saeviz.pipeline.sae_variants import variant_key, variant_model, variant_sae
 from saeviz.sae.variants import VariantSpec, select_pruned_best, variant_label
-from saeviz.specs import CompressSpec, EvalSpec, site_hook
+from saeviz.specs import CompressSpec, EvalSpec
 from saeviz.store import keys
 
 FLUSH_AFTER_S = 5.0
@@ -107,7 +107,7 @@ def prefetch(bench, compress: CompressSpec, site: str, layer: int, variants: lis
 def eval_inputs(bench, compress: CompressSpec, variant: VariantSpec, site: str, layer: int,
                 progress: Progress | None = None) -> EvalInputs:
     model_comp = keys.model_compression(compress, variant)
-    hook = site_hook(site, layer)
+    hook = bench.sae_hook(site, layer)
     return EvalInputs(
         model=variant_model(bench, compress, variant), sae=variant_sae(bench, compress, site, layer, variant, progress),
         hook=hook, site=site, layer=layer, tokens=bench.tokens,

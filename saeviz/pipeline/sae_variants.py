@@ -12,7 +12,7 @@ from saeviz.sae.load import load_sae_dir
 from saeviz.sae.prune import apply_sae_masks, prune_sae
 from saeviz.sae.train import retrain_like
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import CompressSpec, SaePruneSpec, TrainSpec, site_hook
+from saeviz.specs import CompressSpec, SaePruneSpec, TrainSpec
 from saeviz.store import keys
 
 
@@ -35,7 +35,7 @@ def pruned_sae(bench, compress: CompressSpec, site: str, layer: int, prune: SaeP
     key = keys.sae_masks_key(bench.compress_key(compress), bench.sae_spec(site, layer).label(), prune)
     masks = bench.store.get_tensors("sae_masks", key)
     if masks is None:
-        calib = bench.activations(compress, site_hook(site, layer), "calibration", bench.tokens("calibration").shape[0])
+        calib = bench.activations(compress, bench.sae_hook(site, layer), "calibration", bench.tokens("calibration").shape[0])
         masks = prune_sae(sae, prune, calib).masks
         bench.store.put_tensors("sae_masks", key, masks, meta={"sparsity": prune.sparsity})
     return apply_sae_masks(sae, {k: v.bool() for k, v in masks.items()})

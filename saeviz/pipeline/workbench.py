@@ -12,17 +12,19 @@ import torch
 
 from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.embedded import load_toyworld
+from saeviz.errors import CompatibilityError
 from saeviz.evals.splice import SpliceEngine
 from saeviz.exclusive import models_busy
 from saeviz.jobs import Progress
 from saeviz.model.load import load_model
-from saeviz.model.tokens import load_split
 from saeviz.pipeline.activation_cache import ActivationCache
 from saeviz.pipeline.compressed import compressed_model
-from saeviz.sae.load import check_compatible, load_sae
-from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, CompressSpec, ModelSpec, SaeSpec
+from saeviz.sae.load import check_compatible, load_sae, sae_config, sae_hook_name, sae_site
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITES, CompressSpec, ModelSpec, SaeSpec, site_hook
 from saeviz.store import keys
 from saeviz.store.db import Store
+from saeviz.tokens.fingerprint import fingerprint, tokenizer_for
+from saeviz.tokens.tokenset import check_tokenizer, load_split, token_set_key
 
 
 class Workbench:
@@ -35,6 +37,8 @@ class Workbench:
         self._base, self._tokens = model, dict(tokens or {})
         self._models, self._saes, self._engines = {}, {}, {}
         self._world: dict | None = None
+        self._tokens_checked = False
+        self._hooks: dict[tuple[str, int], str] = {}
         self.acts = ActivationCache(self.store)
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
@@ -52,14 +56,47 @@ class Workbench:
 
     def tokens(self, split: str) -> torch.Tensor:
         if split not in self._tokens:
+            if not self._tokens_checked:
+                check_tokenizer(self.tokens_source, self.tokenizer_fingerprint(), self.model_spec.name)
+                self._tokens_checked = True
             self._tokens[split] = load_split(self.tokens_source, split)
         return self._tokens[split]
+
+    def tokenizer_fingerprint(self):
+        """The model's tokenizer, from the loaded model when there is one, else loaded on its own (cheap)."""
+        tokenizer = getattr(self._base, "tokenizer", None) if self._base is not None else None
+        return fingerprint(tokenizer if tokenizer is not None else tokenizer_for(self.model_spec))
 
     def sae_spec(self, site: str, layer: int) -> SaeSpec:
         return SaeSpec.parse(self.sae_template.format(site=site, layer=layer))
 
+    def sae_hook(self, site: str, layer: int) -> str:
+        """The hook the (site, layer) SAE reads, as its config names it (gpt2-small-res-jb reads
+        hook_resid_pre, not the site's default hook_resid_post)."""
+        if self.sae_template == EMBEDDED_SAE_TEMPLATE:
+            return site_hook(site, layer)
+        if (site, layer) not in self._hooks:  # cfg.json only: the weights need not load to label a plot
+            hook = (sae_hook_name(self._saes[site, layer]) if (site, layer) in self._saes else
+                    sae_config(self.sae_spec(site, layer)).get("hook_name") or site_hook(site, layer))
+            if sae_site(hook) != site:
+                raise CompatibilityError(
+                    f"SAE {self.sae_spec(site, layer).label()} reads {hook} (site {sae_site(hook)}), not site {site!r}: "
+                    f"its template has no {{site}}, so it serves site {sae_site(hook)} only (choose that site, or give "
+                    "one template per site).")
+            self._hooks[site, layer] = hook
+        return self._hooks[site, layer]
+
+    def sites(self) -> tuple[str, ...]:
+        """The sites this workbench has SAEs for: all three for a template with {site}, else the site of the
+        hook its SAEs read (a release like gpt2-small-res-jb covers the residual stream only)."""
+        if "{site}" in self.sae_template:
+            return SITES
+        hook = sae_config(SaeSpec.parse(self.sae_template.format(site=SITES[0], layer=0))).get("hook_name") or ""
+        return (sae_site(hook),) if sae_site(hook) in SITES else SITES
+
     def pretrained_sae(self, site: str, layer: int):
         if (site, layer) not in self._saes:
+            self.sae_hook(site, layer)  # refuses an SAE of another site before its weights load
             sae = load_sae(self.sae_spec(site, layer), device=str(self.base_model.cfg.device))
             check_compatible(self.base_model, sae)
             self._saes[site, layer] = sae
@@ -81,7 +118,7 @@ class Workbench:
 
     # --- memoised artifacts -------------------------------------------------------------------------
     def compress_key(self, compress: CompressSpec) -> str:
-        return keys.compress_key(self.model_key, compress, self.tokens_source)
+        return keys.compress_key(self.model_key, compress, token_set_key(self.tokens_source))
 
     def compressed(self, compress: CompressSpec, progress: Progress | None = None):
         """The compressed model; pruning masks come from the cache when present (no calibration pass)."""

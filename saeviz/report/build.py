@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from saeviz.jobs import Progress, report
 from saeviz.report.export import export_figure
+from saeviz.report.plots import site_label
 from saeviz.sae.variants import VariantSpec, paper_variants, variant_label
 from saeviz.specs import SITES, CompressSpec, EvalSpec, TrainSpec, _help, middle_layer
 
@@ -53,6 +54,7 @@ class ReportData:
     model: str
     rows: pd.DataFrame  # tidy rows of every evaluation, with 'column' = variant label
     seconds: float
+    site_labels: dict = field(default_factory=dict)  # site -> what its SAEs read ('residual pre' for res-jb)
 
 
 def _units(spec: ReportSpec, layer: int) -> list[tuple[str, str, list[VariantSpec]]]:
@@ -66,12 +68,22 @@ def _units(spec: ReportSpec, layer: int) -> list[tuple[str, str, list[VariantSpe
     return units
 
 
+def for_sites(spec: ReportSpec, available: tuple[str, ...]) -> ReportSpec:
+    """The spec cut to the sites that have SAEs (a residual-stream release has no attn or mlp SAEs)."""
+    sites = tuple(s for s in spec.sites if s in available)
+    if not sites:
+        raise ValueError(f"The report asks for sites {', '.join(spec.sites)}, but the SAEs cover {', '.join(available)} only: "
+                         "choose those sites.")
+    return replace(spec, sites=sites, deep_sites=tuple(s for s in spec.deep_sites if s in sites))
+
+
 def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> ReportData:
     """Every number the report shows, read from the cache or computed (resumable: rerun after a cancel)."""
     # lazy: saeviz.pipeline.runner pulls in torch, which importing saeviz.report.build does without
     from saeviz.pipeline.runner import evaluate, step_progress
 
     start = time.perf_counter()
+    spec = for_sites(spec, bench.sites())
     layer = spec.layer if spec.layer is not None else middle_layer(bench.base_model.cfg.n_layers)
     units = _units(spec, layer)
     total = sum(len(v) for _, _, v in units)
@@ -87,7 +99,8 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     report(progress, total, total, "done")
     rows = pd.concat(frames, ignore_index=True)
     rows["column"] = [variant_label(v, s) for v, s in zip(rows["variant"], rows["sae_sparsity"])]
-    return ReportData(spec, layer, bench.model_spec.name, rows, time.perf_counter() - start)
+    labels = {site: site_label(site, bench.sae_hook(site, layer)) for site in spec.sites}
+    return ReportData(spec, layer, bench.model_spec.name, rows, time.perf_counter() - start, labels)
 
 
 def specs_json(data: ReportData) -> str:
@@ -102,7 +115,7 @@ def write(data: ReportData, out: Path) -> dict[str, Path]:
 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "report.md", "html": out / "report.html", "rows": out / "rows.csv", "specs": out / "specs.json"}
-    fig = figure1(data.rows, data.layer)
+    fig = figure1(data.rows, data.layer, data.site_labels)
     paths["markdown"].write_text(render_markdown(data))
     paths["html"].write_text(render_html(data, fig))
     try:  # a picture of Figure 1 for Markdown viewers; needs a local chromium (Kaleido), else only the HTML has it

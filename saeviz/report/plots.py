@@ -9,10 +9,25 @@ from saeviz.sae.variants import variant_label
 
 SITE_ORDER = ["attn", "mlp", "resid"]
 SITE_LABELS = {"attn": "attention (hook_z)", "mlp": "MLP out", "resid": "residual post"}
+# what a site is called when its SAEs read another hook than the site's default (gpt2-small-res-jb: resid_pre)
+HOOK_LABELS = {"hook_z": "attention (hook_z)", "hook_attn_out": "attention out", "hook_mlp_out": "MLP out",
+               "hook_post": "MLP neurons (hook_post)", "hook_resid_pre": "residual pre", "hook_resid_mid": "residual mid",
+               "hook_resid_post": "residual post"}
+
+
+def site_label(site: str, hook: str | None = None) -> str:
+    """'residual post', or the name of the hook the site's SAEs really read ('residual pre')."""
+    leaf = hook.rsplit(".", 1)[-1] if hook else None
+    return HOOK_LABELS.get(leaf, leaf) if leaf else SITE_LABELS.get(site, site)
+
+
+def _label(site: str, labels: dict[str, str] | None) -> str:
+    return (labels or {}).get(site) or SITE_LABELS.get(site, site)
 
 
 def sae_coverage_figure(saes: pd.DataFrame, n_layers: int) -> go.Figure:
     """Layers x sites grid: which SAEs are loaded there (cell text: architecture and d_sae)."""
+    hooks = {site: hook for site, hook in zip(saes["site"], saes["hook"])} if len(saes) and "hook" in saes else {}
     z, text = [], []
     for site in SITE_ORDER:
         row_z, row_t = [], []
@@ -24,7 +39,7 @@ def sae_coverage_figure(saes: pd.DataFrame, n_layers: int) -> go.Figure:
         text.append(row_t)
     fig = go.Figure(
         go.Heatmap(
-            z=z, x=[f"layer {i}" for i in range(n_layers)], y=[SITE_LABELS[s] for s in SITE_ORDER],
+            z=z, x=[f"layer {i}" for i in range(n_layers)], y=[site_label(s, hooks.get(s)) for s in SITE_ORDER],
             text=text, texttemplate="%{text}", colorscale="Blues", showscale=False, xgap=3, ygap=3,
             hovertemplate="%{y}, %{x}: %{text}<extra></extra>",
         )
@@ -70,7 +85,8 @@ def metric_label(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric.replace("_", " "))
 
 
-def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | None = None) -> go.Figure:
+def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | None = None,
+                        labels: dict[str, str] | None = None) -> go.Figure:
     """One panel per site: the metric of the pruned SAE vs SAE sparsity, one line per layer, with the
     pretrained (dashed), retrained (dash-dot) and dense-reference (dotted) levels of each layer."""
     # lazy: plotly.subplots is only needed by this figure
@@ -78,7 +94,7 @@ def sweep_curves_figure(rows: pd.DataFrame, metric: str = "mse", title: str | No
 
     rows = rows[(rows["metric"] == metric) & rows["site"].notna()]
     sites = [s for s in SITE_ORDER if s in set(rows["site"])]
-    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[SITE_LABELS[s] for s in sites], shared_yaxes=False)
+    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[_label(s, labels) for s in sites], shared_yaxes=False)
     layers = sorted(int(v) for v in rows["layer"].dropna().unique())
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
     for col, site in enumerate(sites, start=1):
@@ -201,13 +217,15 @@ def place_markers(fig: go.Figure, rows: pd.DataFrame, markers: dict[int, float])
     return fig
 
 
-def figure1(rows: pd.DataFrame) -> go.Figure:
+def figure1(rows: pd.DataFrame, labels: dict[str, str] | None = None) -> go.Figure:
     """The paper's Figure 1 layout: one panel per site, the LM's CE with the SAE spliced in vs SAE sparsity."""
     return sweep_curves_figure(rows, "ce_loss_with_sae", title="Figure 1 layout: reconstruction loss (the LM's CE with the SAE "
-                               "spliced in, nats) vs SAE sparsity; dashed: pretrained, dash-dot: retrained, dotted: dense, star: PrunedBest")
+                               "spliced in, nats) vs SAE sparsity; dashed: pretrained, dash-dot: retrained, dotted: dense, star: PrunedBest",
+                               labels=labels)
 
 
-def layerwise_figure(rows: pd.DataFrame, metric: str, title: str | None = None, n_layers: int | None = None) -> go.Figure:
+def layerwise_figure(rows: pd.DataFrame, metric: str, title: str | None = None, n_layers: int | None = None,
+                     labels: dict[str, str] | None = None) -> go.Figure:
     """Metric vs layer, one panel per site (the paper's appendix layout): one colour per SAE variant,
     one dash and marker per compression, so several compressions overlay; rows of compression 'dense'
     (the reference, the same for every compression) are drawn once. Rows carry a 'label' column
@@ -219,7 +237,7 @@ def layerwise_figure(rows: pd.DataFrame, metric: str, title: str | None = None, 
     if "label" not in rows:
         rows["label"] = [variant_label(v, s) for v, s in zip(rows["variant"], rows["sae_sparsity"])]
     sites = [s for s in SITE_ORDER if s in set(rows["site"])]
-    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[SITE_LABELS[s] for s in sites])
+    fig = make_subplots(rows=1, cols=max(1, len(sites)), subplot_titles=[_label(s, labels) for s in sites])
     compressions = list(dict.fromkeys(c for c in rows["compression"] if c != "dense"))
     labels = list(dict.fromkeys(rows["label"]))
     seen: set[str] = set()

@@ -82,11 +82,11 @@ def markdown_table(wide: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure1(rows: pd.DataFrame, layer: int) -> go.Figure:
+def figure1(rows: pd.DataFrame, layer: int, labels: dict[str, str] | None = None) -> go.Figure:
     """The paper's Figure 1 for the report's layer: CE with the SAE spliced in against SAE sparsity, one panel per
     site, with the pretrained, retrained and dense-model SAEs at their measured values (saeviz.report.plots)."""
     core = rows[(rows["eval"] == "core") & (rows["item"] == "") & (rows["layer"] == layer)]
-    fig = sweep_figure1(core)
+    fig = sweep_figure1(core, labels)
     fig.update_layout(title=f"Figure 1, layer {layer}: CE with the SAE spliced in vs SAE sparsity<br><sup>dashed: pretrained, "
                             "dash-dot: retrained, dotted: the pretrained SAE on the dense model</sup>")
     return fig
@@ -95,12 +95,13 @@ def figure1(rows: pd.DataFrame, layer: int) -> go.Figure:
 def _sections(data) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(title, note, [(site label, markdown table)]) for every table of the report."""
     rows, spec = data.rows, data.spec
-    core = [(SITE_LABELS[site], markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"])))
+    labels = {**SITE_LABELS, **getattr(data, "site_labels", {})}
+    core = [(labels[site], markdown_table(table(rows, "core", site, TABLE1_METRICS, COLUMNS + ["dense"])))
             for site in spec.sites]
     out = [("Table 1: core metrics (saeviz definitions)", "", core)]
     for name in spec.evals:
         shown = rows[(rows["item"] == "") | (name not in SCALAR_ONLY)]
-        tables = [(SITE_LABELS[site], markdown_table(table(shown, name, site, REPORT_METRICS.get(name))))
+        tables = [(labels[site], markdown_table(table(shown, name, site, REPORT_METRICS.get(name))))
                   for site in spec.deep_sites]
         out.append((SECTIONS.get(name, name), NOTES.get(name, ""), tables))
     return out
@@ -158,7 +159,7 @@ def _md_table_to_html(md: str) -> str:
 
 def render_html(data, fig=None) -> str:
     """The report as one self-contained HTML page (``fig``: Figure 1 when the caller has built it already)."""
-    fig = fig if fig is not None else figure1(data.rows, data.layer)
+    fig = fig if fig is not None else figure1(data.rows, data.layer, data.site_labels)
     blocks = []
     for title, note, tables in _sections(data):
         inner = (f"<p>{html.escape(note)}</p>" if note else "") + "".join(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import json
 import warnings
 from pathlib import Path
 
 from saeviz import embedded
 from saeviz.device import resolve_device
-from saeviz.errors import OFFLINE_HINT, CompatibilityError, LoadError
-from saeviz.model.hooks import hook_width, layer_of
-from saeviz.model.hub import hub_reachable
+from saeviz.errors import CompatibilityError, LoadError
+from saeviz.model.hooks import hook_site, hook_width, layer_of
+from saeviz.model.hub import cache_only_when_offline, missing_from_cache, repo_cached
 from saeviz.model.load import check_safetensors, refuse_pickles, weights_only_loads
 from saeviz.specs import EMBEDDED, SaeSpec
 
@@ -68,9 +69,8 @@ def load_sae_dir(path: Path, device: str = "cpu"):
                         "sae_lens' format, or re-save it with sae.save_model(dir).") from None
 
 
-def _load_release(release: str, sae_id: str, device: str):
+def _release_lookup(release: str, sae_id: str):
     # lazy: sae_lens takes seconds to import
-    from sae_lens import SAE
     from sae_lens.loading.pretrained_saes_directory import get_pretrained_saes_directory
 
     directory = get_pretrained_saes_directory()
@@ -82,24 +82,53 @@ def _load_release(release: str, sae_id: str, device: str):
     if sae_id not in lookup.saes_map:
         examples = ", ".join(list(lookup.saes_map)[:4])
         raise LoadError(f"Release {release!r} has no SAE {sae_id!r}; its ids look like: {examples}, ...")
-    if not hub_reachable():
-        raise LoadError(f"SAE {release}/{sae_id} needs the Hugging Face hub, which cannot be reached from here. {OFFLINE_HINT}")
-    try:
-        with weights_only_loads():  # a few third-party SAE formats are torch.load-ed by sae_lens
-            return SAE.from_pretrained(release, sae_id, device=device)
-    except OSError as exc:
-        raise LoadError(f"Could not fetch SAE {release}/{sae_id} ({str(exc).splitlines()[0]}). {OFFLINE_HINT}") from None
+    return lookup
 
 
-def sae_site(hook_name: str) -> str:
-    """Which of the paper's sites a hook belongs to: attn, mlp, resid (or 'other')."""
-    if hook_name.endswith(("hook_z", "hook_attn_out")):
-        return "attn"
-    if hook_name.endswith(("hook_mlp_out", "mlp.hook_post")):
-        return "mlp"
-    if "hook_resid" in hook_name:
-        return "resid"
-    return "other"
+def _load_release(release: str, sae_id: str, device: str):
+    """A sae_lens release's SAE, from the hub or, when the hub cannot be reached, from the local cache."""
+    # lazy: sae_lens takes seconds to import
+    from sae_lens import SAE
+
+    lookup = _release_lookup(release, sae_id)
+    with cache_only_when_offline():
+        try:
+            with weights_only_loads():  # a few third-party SAE formats are torch.load-ed by sae_lens
+                return SAE.from_pretrained(release, sae_id, device=device)
+        except OSError as exc:  # LocalEntryNotFoundError (not cached, offline), HTTP errors
+            raise missing_from_cache(_release_files(lookup, sae_id), exc) from None
+
+
+def _release_files(lookup, sae_id: str) -> str:
+    """'repo R, file F' for the first file of a release's SAE that the local cache lacks."""
+    folder = lookup.saes_map[sae_id]
+    names = ("params.npz",) if lookup.conversion_func and "gemma" in lookup.conversion_func else SAE_FILES
+    missing = [f"{folder}/{n}" for n in names if not repo_cached(lookup.repo_id, f"{folder}/{n}")]
+    return f"SAE {lookup.release}/{sae_id} (repo {lookup.repo_id}, file {(missing or [folder])[0]})"
+
+
+def sae_config(spec: SaeSpec) -> dict:
+    """The SAE's config as sae_lens records it (hook_name, context_size, prepend_bos, dataset_path, ...),
+    without loading its weights: for a release only cfg.json is fetched (or read from the cache)."""
+    if spec.release == EMBEDDED or spec.is_local_dir:
+        path = embedded.sae_dir(*spec.embedded_site_layer()) if spec.release == EMBEDDED else Path(spec.release).expanduser()
+        if not (path / "cfg.json").is_file():
+            raise LoadError(f"{path} has no cfg.json: it is not a sae_lens SAE folder.")
+        cfg = json.loads((path / "cfg.json").read_text())
+        return {**cfg, **(cfg.get("metadata") or {})}
+    # lazy: sae_lens takes seconds to import
+    from sae_lens.loading.pretrained_sae_loaders import load_sae_config_from_huggingface
+
+    lookup = _release_lookup(spec.release, spec.sae_id)
+    with cache_only_when_offline():
+        try:
+            cfg = load_sae_config_from_huggingface(spec.release, spec.sae_id)
+        except OSError as exc:
+            raise missing_from_cache(_release_files(lookup, spec.sae_id), exc) from None
+    return {**cfg, **(cfg.get("metadata") or {})}
+
+
+sae_site = hook_site  # the site of an SAE's hook
 
 
 def sae_hook_name(sae) -> str:

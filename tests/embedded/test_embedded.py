@@ -148,7 +148,7 @@ def test_split_prompt_puts_answer_after_prompt():
 
 def test_training_rows_for_retraining_are_rebuilt_from_the_shipped_corpus(tmp_path, monkeypatch):
     from saeviz.embedded import recipe
-    from saeviz.model.tokens import load_split
+    from saeviz.tokens.tokenset import load_split
 
     monkeypatch.setattr(recipe, "CACHE_DIR", tmp_path)  # force a rebuild, not a cached copy
     rows = load_split("embedded", "train")

@@ -125,9 +125,11 @@ def test_damaged_checkpoint_and_token_files(gpt2_checkpoint, tmp_path, capsys):
     assert main(["info", "--model", str(tmp_path / "ckpt"), "--device", "cpu"]) == 2
     assert "model.safetensors is truncated" in one_error_line(capsys)
     (tmp_path / "tokens").mkdir()
+    fp = {"name": "t", "vocab_size": 1, "vocab_hash": "0", "bos": 0, "eos": 0}
+    (tmp_path / "tokens" / "tokens.json").write_text(json.dumps({"tokenizer": fp, "key": "k"}))
     save_file({"input_ids": torch.zeros(4, 8, dtype=torch.long)}, str(tmp_path / "tokens" / "eval.safetensors"))
     _damage(tmp_path / "tokens" / "eval.safetensors", "header")
-    from saeviz.model.tokens import load_split
+    from saeviz.tokens.tokenset import load_split
 
     with pytest.raises(LoadError, match="eval.safetensors is truncated"):
         load_split(str(tmp_path / "tokens"), "eval")

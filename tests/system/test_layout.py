@@ -15,6 +15,7 @@ FLOORS = [
     {"embedded", "compression"},
     {"model", "store"},
     {"sae"},
+    {"tokens"},
     {"evals", "features"},
     {"pipeline"},
     {"report", "bench", "embedded_build"},
