@@ -67,6 +67,26 @@ def page_workbench():
         st.stop()
 
 
+def page_sites(bench) -> tuple[str, ...]:
+    """The sites the sidebar's SAEs cover (all three on the embedded default; resid for gpt2-small-res-jb)."""
+    try:
+        return bench.sites()
+    except (SaevizError, ValueError) as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def site_name(bench, site: str) -> str:
+    """'resid (residual pre)': the site with the hook its SAEs really read, for pickers."""
+    # lazy: saeviz.report.plots pulls in plotly, which importing ui.cached does without
+    from saeviz.report.plots import site_label
+
+    try:
+        return f"{site} ({site_label(site, bench.sae_hook(site, 0))})"
+    except (SaevizError, ValueError):
+        return site
+
+
 def loaded_model(bench):
     """The bench's base model, loading it behind a spinner the first time."""
     if not bench.loaded()["base_model"]:

@@ -8,6 +8,20 @@ import streamlit as st
 from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, EvalSpec, ModelSpec, SaeSpec, spec_help
 
 SOURCES = {"Embedded default": EMBEDDED, "Hub name": "", "Local directory": ""}
+# the paper's models with their public SAE releases: (model, SAE template)
+PRESETS = {
+    "GPT-2 Small + res-jb (hook_resid_pre)": ("gpt2-small", "gpt2-small-res-jb/blocks.{layer}.hook_resid_pre"),
+    "GPT-2 Small + OpenAI v5 32k (hook_resid_post)": ("gpt2-small", "gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post"),
+    "Gemma-2-2B + Gemma Scope 16k (residual)": ("gemma-2-2b", "gemma-scope-2b-pt-res-canonical/layer_{layer}/width_16k/canonical"),
+    "Gemma-2-2B + Gemma Scope 16k (MLP)": ("gemma-2-2b", "gemma-scope-2b-pt-mlp-canonical/layer_{layer}/width_16k/canonical"),
+}
+CUSTOM = "(type a model and an SAE source)"
+
+
+def _preset_chosen() -> None:
+    choice = st.session_state.get("hub_preset")
+    if choice in PRESETS:
+        st.session_state["model_name"], st.session_state["sae_template"] = PRESETS[choice]
 
 
 def _source_changed() -> None:
@@ -30,9 +44,14 @@ def model_sidebar() -> None:
     with st.sidebar:
         st.header("Model")
         st.radio("Model source", list(SOURCES), key="model_source", horizontal=False, on_change=_source_changed,
-                 help="The embedded default runs offline; a hub name needs the network; a local directory is a "
+                 help="The embedded default runs offline; a hub name loads from the Hugging Face hub, or offline from "
+                      "its local cache; a local directory is a "
                       "Hugging Face checkpoint (config.json + weights + tokenizer).")
         source = st.session_state.get("model_source", "Embedded default")
+        if source == "Hub name":
+            st.selectbox("Preset", [CUSTOM, *PRESETS], key="hub_preset", on_change=_preset_chosen,
+                         help="The paper's models with their public SAE releases; build a token set for the model on "
+                              "the Model & compression page (its own tokenizer, the SAEs' training text).")
         st.text_input("Model", key="model_name", disabled=source == "Embedded default",
                       placeholder="gpt2-small" if source == "Hub name" else "/path/to/checkpoint",
                       help=spec_help(ModelSpec, "name"))
@@ -41,7 +60,8 @@ def model_sidebar() -> None:
                            "SAEs, a sae_lens release (e.g. gpt2-small-res-jb/blocks.{layer}.hook_resid_pre) or a folder "
                            "pattern (/saes/{site}/layer_{layer}).")
         st.text_input("Token sets", key="tokens_source",
-                      help="'embedded' or a folder with calibration/eval/train.safetensors token ids.")
+                      help="'embedded' (the embedded model's) or a folder built for the model by `python -m saeviz tokens` "
+                           "or on the Model & compression page; a token set of another tokenizer is refused.")
         st.number_input("Evaluation sequences", 1, 4096, key="eval_n",
                         help=spec_help(EvalSpec, "n_sequences"))
         with st.expander("SAEs listed on the home page"):

@@ -18,11 +18,13 @@ from ui.controls import compression_controls, remember
 from ui.export_ui import show_figure
 from ui.reads import model_ce, model_ce_key
 from ui.sidebar import current_eval_spec
+from ui.tokens_view import token_set_panel
 
 st.title("Model and compression")
 bench, n_layers = page_workbench()
 st.caption(f"Model **{bench.model_spec.name}** ({n_layers} layers), SAEs from `{bench.sae_template}`, tokens from "
            f"`{bench.tokens_source}` (change them in the sidebar).")
+token_set_panel(bench)
 
 left, right = st.columns([1, 1.5], gap="large")
 with left:

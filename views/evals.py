@@ -7,10 +7,10 @@ import streamlit as st
 from saeviz.evals import EVALS, get_evaluation
 from saeviz.pipeline.runner import evaluate_suite
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import SITES, middle_layer
+from saeviz.specs import middle_layer
 from saeviz.store import demo
 from ui import jobs
-from ui.cached import page_workbench, read_runs
+from ui.cached import page_sites, page_workbench, read_runs, site_name
 from ui.cli_text import compress_flags
 from ui.controls import compression_picker
 from ui.eval_view import PAPER_PREFIX, paper_section, styled, variant_bars, with_paper
@@ -28,7 +28,10 @@ names = [n for n in EVALS if n != "sae_bench_core"] + ["sae_bench_core"]
 c = st.columns([1.4, 0.8, 0.8, 1.4])
 with c[0]:
     compress = compression_picker("Model compression", "ev_comp")
-site = c[1].selectbox("Site", SITES, index=SITES.index(cfg.eval_site if cfg else "resid"), key="ev_site")
+sites = page_sites(bench)
+wanted = cfg.eval_site if cfg else "resid"
+site = c[1].selectbox("Site", sites, index=sites.index(wanted) if wanted in sites else 0, key="ev_site",
+                      format_func=lambda s: site_name(bench, s))
 shipped_layer = (demo.manifest() or {}).get("eval_layer", middle_layer(n_layers))  # where the demo data ran the suite
 layer = c[2].selectbox("Layer", list(range(n_layers)), index=min(int(shipped_layer), n_layers - 1), key="ev_layer")
 name = c[3].selectbox("Evaluation", names, key="ev_name", help="; ".join(f"{n}: {get_evaluation(n).description}" for n in names))

@@ -13,7 +13,7 @@ from saeviz.features.stats import FeatureSpec
 from saeviz.pipeline import feature_jobs as fj
 from saeviz.sae.variants import VariantSpec
 from saeviz.specs import SITES, CompressSpec
-from ui.cached import page_workbench, progress_bar
+from ui.cached import page_sites, page_workbench, progress_bar, site_name
 from ui.feature_view import (
     cached_changes,
     cached_tables,
@@ -82,7 +82,10 @@ bench, n_layers = page_workbench()
 _initial_state(n_layers)
 
 cols = st.columns([1, 1, 1.4, 1.4, 1])
-cols[0].selectbox("Site", SITES, key="fb_site")
+sites = page_sites(bench)
+if st.session_state.get("fb_site") not in sites:
+    st.session_state["fb_site"] = sites[0]
+cols[0].selectbox("Site", sites, key="fb_site", format_func=lambda s: site_name(bench, s))
 cols[1].selectbox("Layer", list(range(n_layers)), key="fb_layer")
 compressions = COMPRESSIONS + [c for c in [st.session_state.fb_compression] if c not in COMPRESSIONS]
 cols[2].selectbox("Model compression", compressions, key="fb_compression", help="The compressed model every variant but dense runs on.")

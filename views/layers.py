@@ -7,10 +7,10 @@ import streamlit as st
 from saeviz.pipeline.runner import evaluate
 from saeviz.report.plots import METRIC_LABELS, layerwise_figure, metric_label
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES
+from saeviz.specs import DEFAULT_SAE_SWEEP
 from saeviz.store import demo
 from ui import jobs
-from ui.cached import page_workbench, read_runs
+from ui.cached import page_sites, page_workbench, read_runs, site_name
 from ui.cli_text import compress_flags
 from ui.controls import compressions_multi, default_compression
 from ui.export_ui import show_figure
@@ -30,7 +30,9 @@ with c[0]:
     compressions = compressions_multi("Compressions (overlaid)", "ly_comps", default)
 metrics = list(METRIC_LABELS)
 metric = c[1].selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=metric_label, key="ly_metric")
-sites = c[2].multiselect("Sites", SITES, default=list(cfg.overlay_sites or cfg.sites) if cfg else list(SITES), key="ly_sites")
+available = page_sites(bench)
+sites = c[2].multiselect("Sites", available, key="ly_sites", format_func=lambda s: site_name(bench, s),
+                         default=[s for s in ((cfg.overlay_sites or cfg.sites) if cfg else available) if s in available])
 default_variants = list(cfg.overlay_variants) if cfg else ["dense", "pretrained", "pruned25", "pruned50"]
 labels = st.multiselect("SAE variants", VARIANTS, default=default_variants, key="ly_variants")
 train = demo.retrain_spec()

@@ -8,10 +8,10 @@ import streamlit as st
 
 from saeviz.pipeline.sweep import SweepSpec, run_sweep
 from saeviz.report.plots import METRIC_LABELS, figure1, metric_label
-from saeviz.specs import DEFAULT_SAE_SWEEP, SITES, TrainSpec, spec_help
+from saeviz.specs import DEFAULT_SAE_SWEEP, TrainSpec, spec_help
 from saeviz.store import demo
 from ui import jobs
-from ui.cached import page_workbench, read_runs
+from ui.cached import page_sites, page_workbench, read_runs, site_name
 from ui.cli_text import sweep_command
 from ui.controls import compression_picker
 from ui.export_ui import show_figure, table_exports
@@ -28,8 +28,11 @@ cfg = demo.settings()
 c = st.columns([1.3, 0.8, 1.6, 1.6])
 with c[0]:
     compress = compression_picker("Model compression", "sw_comp")
-site = c[1].selectbox("Site", SITES, index=SITES.index("resid"), key="sw_site",
-                      help="attn: attention output (hook_z); mlp: MLP output; resid: residual stream after the block")
+sites = page_sites(bench)
+site = c[1].selectbox("Site", sites, index=sites.index("resid") if "resid" in sites else 0, key="sw_site",
+                      format_func=lambda s: site_name(bench, s),
+                      help="Where the SAEs read: attn (hook_z), mlp (hook_mlp_out), resid (the residual stream at the "
+                           "hook the SAEs were trained on)")
 metrics = [m for m in METRIC_LABELS if m not in ("normalized_freq_over_1_percent", "normalized_freq_over_10_percent")]
 metric = c[2].selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=metric_label, key="sw_metric")
 layers = c[3].multiselect("Layers", list(range(n_layers)), default=list(range(n_layers)), key="sw_layers")
@@ -59,7 +62,7 @@ def _start_sweep(sweep: SweepSpec, label: str) -> None:
     jobs.start(_job_key(sweep), label, lambda p: run_sweep(bench, sweep, p))
 
 
-all_sites = replace(spec, sites=SITES)
+all_sites = replace(spec, sites=sites)
 keys = sweep_keys(bench, spec, list(spec.layers))
 fig_rows = read_runs(bench, sweep_keys(bench, all_sites, list(spec.layers)))  # one read serves this site and Figure 1
 rows = fig_rows[fig_rows["run_key"].isin(set(keys))]
@@ -85,7 +88,7 @@ with tab_slider:
             st.caption(f"Layers {', '.join(str(l) for l in spec.layers if l not in ready)}: not cached yet (run the sweep).")
         explorer(bench, spec, site, ready, metric, swept, start)
 with tab_fig1:
-    missing = [s for s in SITES if s not in set(fig_rows["site"].dropna())]
+    missing = [s for s in sites if s not in set(fig_rows["site"].dropna())]
     if missing:
         st.caption(f"Not cached yet for {', '.join(missing)}.")
         if st.button("Run the sweep for every site", key="sw_run_all"):

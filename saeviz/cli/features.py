@@ -67,7 +67,7 @@ def cmd_features(args) -> int:
     site, layer, template = parse_sae_ref(args.sae, args.sae_template)
     compress, variant = compress_spec(args), VariantSpec.parse(args.variant, train=train_spec(args))
     spec, match = FeatureSpec(n_sequences=args.sequences), MatchSpec(method=args.match, min_cosine=args.min_cosine)
-    bench = Workbench(ModelSpec(name=args.model, device=args.device), Store(args.cache_dir), tokens_source=args.tokens,
+    bench = Workbench(ModelSpec(name=args.model, device=args.device, dtype=args.dtype), Store(args.cache_dir), tokens_source=args.tokens,
                       sae_template=template)
     where = (compress, site, layer, variant)
     # libraries print progress notes on stdout: keep stdout for the answer alone (JSON must parse)

@@ -44,7 +44,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and data")
     g.add_argument("--model", default="embedded", help=spec_help(ModelSpec, "name"))
     g.add_argument("--device", default="auto", help=spec_help(ModelSpec, "device"))
-    g.add_argument("--tokens", default="embedded", help="Token sets: 'embedded' or a folder with calibration/eval/train.safetensors.")
+    g.add_argument("--dtype", default="float32", choices=("float32", "float16", "bfloat16"), help=spec_help(ModelSpec, "dtype"))
+    g.add_argument("--tokens", default="embedded", help="Token sets: 'embedded' or a folder built by `python -m saeviz tokens`.")
     g.add_argument("--sae-template", default=EMBEDDED_SAE_TEMPLATE,
                    help="Pretrained SAE per site and layer, e.g. 'gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post'.")
     g.add_argument("--cache-dir", default=None, help="Cache folder (default: $SAEVIZ_CACHE_DIR or ./cache).")
@@ -118,5 +119,5 @@ def workbench(args):
     from saeviz.pipeline.workbench import Workbench
     from saeviz.store.db import Store
 
-    return Workbench(ModelSpec(name=args.model, device=args.device), Store(args.cache_dir),
+    return Workbench(ModelSpec(name=args.model, device=args.device, dtype=args.dtype), Store(args.cache_dir),
                      tokens_source=args.tokens, sae_template=args.sae_template)

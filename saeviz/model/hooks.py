@@ -7,7 +7,10 @@ addresses activations by hook name, never by module path.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the CLI parser reads hook names; torch loads only with the math
+    import torch
 
 # hooks whose activations are [..., d_model]
 _D_MODEL_LEAVES = ("hook_resid_pre", "hook_resid_mid", "hook_resid_post", "hook_attn_out", "hook_mlp_out",

@@ -2,9 +2,7 @@
 
 import pandas as pd
 import pytest
-import torch
 from conftest import build_sae
-from safetensors.torch import save_file
 
 from saeviz.cli.main import main
 
@@ -14,11 +12,10 @@ HOOKS = {"attn": "blocks.{layer}.attn.hook_z", "mlp": "blocks.{layer}.hook_mlp_o
 @pytest.fixture
 def workspace(tmp_path, gpt2_checkpoint):
     path, hf = gpt2_checkpoint
-    gen = torch.Generator().manual_seed(0)
     tokens = tmp_path / "tokens"
-    tokens.mkdir()
-    for split, n in (("calibration", 8), ("eval", 8), ("train", 16)):
-        save_file({"input_ids": torch.randint(0, hf.config.vocab_size, (n, 16), generator=gen)}, str(tokens / f"{split}.safetensors"))
+    (tmp_path / "text.txt").write_text("the cat sat on the mat while the dog ran in the park\n\n" * 200)
+    assert main(["tokens", "--model", str(path), "--text", str(tmp_path / "text.txt"), "--out", str(tokens),
+                 "--calibration", "8", "--eval", "8", "--train-tokens", "256", "--context-size", "16"]) == 0
     for site, hook in HOOKS.items():
         for layer in range(2):
             build_sae("jumprelu", 32, 64, hook.format(layer=layer)).save_model(tmp_path / "saes" / f"{site}_{layer}")

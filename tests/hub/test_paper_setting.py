@@ -60,8 +60,8 @@ def test_every_page_shows_the_hub_models_study(study):
     app = AppTest.from_file(str(APP), default_timeout=300)
     app.run()
     app.radio(key="model_source").set_value("Hub name").run()
-    app.text_input(key="model_name").set_value("gpt2-small").run()
-    app.text_input(key="sae_template").set_value(TEMPLATE).run()
+    app.selectbox(key="hub_preset").set_value("GPT-2 Small + res-jb (hook_resid_pre)").run()  # the paper's pairing
+    assert (app.session_state["model_name"], app.session_state["sae_template"]) == ("gpt2-small", TEMPLATE)
     app.text_input(key="tokens_source").set_value(str(study["tokens"])).run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     metrics = {m.label: m.value for m in app.metric}
@@ -72,3 +72,8 @@ def test_every_page_shows_the_hub_models_study(study):
         app.switch_page(f"views/{page}.py").run()
         assert not app.exception, (page, [e.value for e in app.exception])
         assert not app.error, (page, [e.value for e in app.error])
+        if page == "compress":  # the token set in use, with the tokenizer that made it
+            assert any("tokenizer gpt2 (vocabulary 512" in c.value for c in app.caption)
+        if page == "sweep":  # the release covers the residual stream, read where res-jb reads it
+            assert app.selectbox(key="sw_site").options == ["resid (residual pre)"]
+            assert any("results of this sweep are in the cache" in c.value for c in app.caption)

@@ -77,3 +77,16 @@ def test_a_folder_without_manifest_is_refused(tmp_path):
     save_file({"input_ids": torch.zeros(2, 4, dtype=torch.int32)}, str(tmp_path / "eval.safetensors"))
     with pytest.raises(LoadError, match="no tokens.json, so nothing says which tokenizer"):
         load_split(str(tmp_path), "eval")
+
+
+def test_a_hub_dataset_is_streamed_when_the_hub_is_reachable(tmp_path, monkeypatch):
+    """The online path: datasets' streaming reader, here on its packaged json builder and a local shard
+    (what `--text allenai/c4 --text-files en/c4-train.00000-of-01024.json.gz` streams from the hub)."""
+    from saeviz.tokens import text
+
+    shard = tmp_path / "shard.jsonl"
+    shard.write_text("".join(json.dumps({"text": f"document {i}"}) + "\n" for i in range(5)))
+    monkeypatch.setattr(text, "hub_reachable", lambda: True)
+    docs = list(text.documents(TextSource(dataset="json", data_files=(str(shard),))))
+    assert docs == [f"document {i}" for i in range(5)]
+    assert text.resolve_alias(TextSource(dataset="c4")).data_files == ("en/c4-train.00000-of-01024.json.gz",)
