@@ -104,6 +104,9 @@ class SaeSpec:
         text = text.strip()
         if Path(text).expanduser().is_dir():
             return cls(release=str(Path(text).expanduser()), sae_id=None)
+        if text.startswith(("/", "./", "../", "~")):
+            raise ValueError(f"SAE folder {text!r} does not exist: check the path (for a template, the folder its "
+                             "{site} and {layer} fill in).")
         release, sep, sae_id = text.partition("/")
         if not sep or not sae_id:
             raise ValueError(

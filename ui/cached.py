@@ -14,7 +14,7 @@ import streamlit as st
 from saeviz.embedded import ASSETS_DIR, sae_dir
 from saeviz.errors import SaevizError
 from saeviz.pipeline.info import default_sae_specs, load_summary
-from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, ModelSpec, SaeSpec
+from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITE_HOOKS, ModelSpec, SaeSpec
 from saeviz.store import demo
 from saeviz.store.demo import demo_dir
 from ui import jobs
@@ -77,14 +77,12 @@ def page_sites(bench) -> tuple[str, ...]:
 
 
 def site_name(bench, site: str) -> str:
-    """'resid (residual pre)': the site with the hook its SAEs really read, for pickers."""
-    # lazy: saeviz.report.plots pulls in plotly, which importing ui.cached does without
-    from saeviz.report.plots import site_label
-
+    """'resid', or 'resid (resid_pre)' where the SAEs read another hook than the site's default, for pickers."""
     try:
-        return f"{site} ({site_label(site, bench.sae_hook(site, 0))})"
+        leaf = bench.sae_hook(site, 0).rsplit(".", 1)[-1]
     except (SaevizError, ValueError):
         return site
+    return site if leaf == SITE_HOOKS[site].rsplit(".", 1)[-1] else f"{site} ({leaf.removeprefix('hook_')})"
 
 
 def loaded_model(bench):

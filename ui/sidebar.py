@@ -10,12 +10,12 @@ from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, EvalSpec, ModelSpec, S
 SOURCES = {"Embedded default": EMBEDDED, "Hub name": "", "Local directory": ""}
 # the paper's models with their public SAE releases: (model, SAE template)
 PRESETS = {
-    "GPT-2 Small + res-jb (hook_resid_pre)": ("gpt2-small", "gpt2-small-res-jb/blocks.{layer}.hook_resid_pre"),
-    "GPT-2 Small + OpenAI v5 32k (hook_resid_post)": ("gpt2-small", "gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post"),
-    "Gemma-2-2B + Gemma Scope 16k (residual)": ("gemma-2-2b", "gemma-scope-2b-pt-res-canonical/layer_{layer}/width_16k/canonical"),
-    "Gemma-2-2B + Gemma Scope 16k (MLP)": ("gemma-2-2b", "gemma-scope-2b-pt-mlp-canonical/layer_{layer}/width_16k/canonical"),
+    "GPT-2 Small, res-jb": ("gpt2-small", "gpt2-small-res-jb/blocks.{layer}.hook_resid_pre"),
+    "GPT-2 Small, OpenAI v5 32k": ("gpt2-small", "gpt2-small-resid-post-v5-32k/blocks.{layer}.hook_resid_post"),
+    "Gemma-2-2B, Gemma Scope res": ("gemma-2-2b", "gemma-scope-2b-pt-res-canonical/layer_{layer}/width_16k/canonical"),
+    "Gemma-2-2B, Gemma Scope MLP": ("gemma-2-2b", "gemma-scope-2b-pt-mlp-canonical/layer_{layer}/width_16k/canonical"),
 }
-CUSTOM = "(type a model and an SAE source)"
+CUSTOM = "(type them below)"
 
 
 def _preset_chosen() -> None:

@@ -59,11 +59,12 @@ import pandas as pd  # noqa: E402  (after the first cards are on screen)
 
 from saeviz.report.plots import sae_coverage_figure  # noqa: E402
 
-saes = pd.DataFrame(summary["saes"])
+SAE_COLUMNS = ["sae", "site", "layer", "architecture", "d_in", "d_sae", "hook", "fits"]
+saes = pd.DataFrame(summary["saes"]).reindex(columns=SAE_COLUMNS)  # an SAE that did not load has its reason only
 if len(saes):
     st.plotly_chart(sae_coverage_figure(saes, m["layers"]), width="stretch")
     st.subheader(f"{len(saes)} SAEs")
-    st.dataframe(saes[["sae", "site", "layer", "architecture", "d_in", "d_sae", "hook", "fits"]], hide_index=True, width="stretch")
+    st.dataframe(saes, hide_index=True, width="stretch")
 else:
     st.info("No SAEs named: list some in the sidebar (one per line).")
 with st.expander("Hook sites"):

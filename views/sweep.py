@@ -25,7 +25,7 @@ st.caption("How much of its own weights can the pretrained SAE lose on the compr
 bench, n_layers = page_workbench()
 cfg = demo.settings()
 
-c = st.columns([1.3, 0.8, 1.6, 1.6])
+c = st.columns([1.3, 1.0, 1.5, 1.5])
 with c[0]:
     compress = compression_picker("Model compression", "sw_comp")
 sites = page_sites(bench)

@@ -97,14 +97,15 @@ def cmd_sweep(args) -> int:
     from saeviz.pipeline.sweep import SweepSpec, run_sweep
 
     bench = workbench(args)
-    sites = tuple(s.strip() for s in args.sites.split(",") if s.strip()) if args.sites else bench.sites()
+    first = args.layers[0] if args.layers else 0
+    sites = tuple(s.strip() for s in args.sites.split(",") if s.strip()) if args.sites else bench.sites(first)
     spec = SweepSpec(
         compression=compress_spec(args), sites=sites, layers=args.layers,
         sae_sparsities=args.sae_sparsities, sae_prune_method=args.sae_method, retrain=train_spec(args),
         eval=eval_spec(args), best=BestRule(tolerance=args.tolerance, pick=args.pick),
     )
     rows = run_sweep(bench, spec, progress=tqdm_progress("sweep"))
-    print("; ".join(f"{site} = {bench.sae_hook(site, 0).replace('blocks.0.', 'blocks.{layer}.')}" for site in sites))
+    print("; ".join(f"{site} = {bench.sae_hook(site, first).replace(f'blocks.{first}.', 'blocks.{layer}.')}" for site in sites))
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(_wide(rows).round(4).to_string(index=False))
     if args.export:

@@ -15,13 +15,14 @@ from saeviz.specs import SITES
 
 
 def _cmd_info(args) -> int:
-    print(environment_report())
     if args.model or args.sae:
-        report, unfit = loaded_report(args.model or "embedded", args.sae or [], device=args.device)
+        report, unfit = loaded_report(args.model or "embedded", args.sae or [], device=args.device)  # errors first
+        print(environment_report())
         print(report)
         for reason in unfit:
             print(f"error: {reason}", file=sys.stderr)
         return 2 if unfit else 0
+    print(environment_report())
     return 0
 
 
@@ -62,7 +63,7 @@ def _add_engine_commands(sub) -> None:
         cmd.add_argument("--layer", required=True, type=int)
         cmd.add_argument("--out", help="Also save the resulting SAE to this folder (sae_lens format).")
         if name == "prune-sae":
-            cmd.add_argument("--sae-sparsity", type=float, default=0.25)
+            cmd.add_argument("--sae-sparsity", type=o.fraction, default=0.25)
             cmd.add_argument("--sae-method", default="wanda")
         else:
             o.add_train_options(cmd, default_tokens=1_000_000)

@@ -17,8 +17,17 @@ from saeviz.specs import (
 )
 
 
+def fraction(text: str) -> float:
+    """'0.25' or '25%' (the dashboard shows percent, the specs hold fractions)."""
+    t = text.strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write a fraction (0.25) or a percentage (25%)") from None
+
+
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+    return tuple(fraction(v) for v in text.split(",") if v.strip())
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -58,7 +67,7 @@ def add_compress_options(p: argparse.ArgumentParser) -> None:
                         "magnitude-30%%, wanda-2:4, rtn-int4, rtn-int4-g128-asym.")
     g.add_argument("--method", default="wanda", help=spec_help(CompressSpec, "method"))
     # None when not given, so that an N:M pattern can tell a contradicting --sparsity from the default
-    g.add_argument("--sparsity", type=float, default=None, help=spec_help(CompressSpec, "sparsity"))
+    g.add_argument("--sparsity", type=fraction, default=None, help=spec_help(CompressSpec, "sparsity"))
     g.add_argument("--layer-sparsity", type=_layer_map, default={}, help="Per-layer sparsity, LAYER=FRACTION,...")
     g.add_argument("--matrices", default=",".join(PRUNABLE_MATRICES), help=spec_help(CompressSpec, "matrices"))
     g.add_argument("--n-m", type=_n_m, default=None, help=spec_help(CompressSpec, "n_m"))
@@ -87,9 +96,9 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sites", default=None, help="Comma-separated sites: attn, mlp, resid (default: every site the "
                                                  "SAE template covers).")
     g.add_argument("--layers", type=_ints, default=(), help="Comma-separated layers (default: all).")
-    g.add_argument("--sae-sparsities", type=_floats, default=DEFAULT_SAE_SWEEP, help="Comma-separated SAE sparsities.")
+    g.add_argument("--sae-sparsities", type=_floats, default=DEFAULT_SAE_SWEEP, help="Comma-separated SAE sparsities (0.25 or 25%%).")
     g.add_argument("--sae-method", default="wanda", help="SAE pruning method: wanda or magnitude.")
-    g.add_argument("--tolerance", type=float, default=0.10, help=spec_help(BestRule, "tolerance"))
+    g.add_argument("--tolerance", type=fraction, default=0.10, help=spec_help(BestRule, "tolerance"))
     g.add_argument("--pick", default="largest", help=spec_help(BestRule, "pick"))
 
 

@@ -74,6 +74,10 @@ def load_train_tokens():
     return train_rows()
 
 
+def n_layers(assets: Path = ASSETS_DIR) -> int:
+    return int(json.loads((assets / "model" / "config.json").read_text())["n_layers"])
+
+
 def load_toyworld(assets: Path = ASSETS_DIR) -> dict:
     return json.loads((assets / "data" / "toyworld.json").read_text())
 

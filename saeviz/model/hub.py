@@ -88,8 +88,11 @@ def repo_cached(repo_id: str, filename: str = "config.json", repo_type: str = "m
 
 def missing_from_cache(what: str, exc: BaseException) -> LoadError:
     """The one sentence for a hub file that is neither reachable nor cached, naming the repo and file."""
-    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-    where = "the Hugging Face hub cannot be reached from here" if not hub_reachable() else "the hub refused it"
     cache = os.environ.get("HF_HOME") or os.environ.get("HF_HUB_CACHE") or "~/.cache/huggingface"
-    return LoadError(f"{what} is not in the local Hugging Face cache ({cache}) and {where} ({detail}): download it "
-                     f"on a machine with a network (it fills the same cache), or point saeviz at a local copy. {OFFLINE_HINT}")
+    if hub_reachable():  # online: the hub's own reason (a gated repo, a typo) is what to act on
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        return LoadError(f"{what} could not be fetched from the Hugging Face hub ({detail}): check the name, and "
+                         "for a gated model (Gemma) accept its licence and log in (hf auth login).")
+    return LoadError(f"{what} is not in the local Hugging Face cache ({cache}) and the hub cannot be reached from "
+                     "here: download it on a machine with a network into the same cache (HF_HOME), or point saeviz "
+                     f"at a local copy. {OFFLINE_HINT}")

@@ -6,7 +6,7 @@ import platform
 from importlib import metadata
 
 from saeviz import embedded
-from saeviz.errors import CompatibilityError
+from saeviz.errors import CompatibilityError, LoadError
 from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITES, ModelSpec, SaeSpec
 
 PACKAGES = ("torch", "transformer-lens", "sae-lens", "sae-bench", "transformers", "streamlit", "plotly", "duckdb")
@@ -61,7 +61,11 @@ def load_summary(model_spec: ModelSpec, sae_specs: list[SaeSpec], model=None) ->
     model = model if model is not None else load_model(model_spec)
     saes = []
     for spec in sae_specs:
-        sae = load_sae(spec, device=str(model.cfg.device))
+        try:
+            sae = load_sae(spec, device=str(model.cfg.device))
+        except LoadError as exc:  # one SAE missing (not cached offline, say) leaves the others listed
+            saes.append({"sae": spec.label(), "fits": str(exc)})
+            continue
         row = {"sae": spec.label(), **sae_summary(sae), "fits": "yes"}
         try:
             check_compatible(model, sae)

@@ -76,7 +76,8 @@ def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> 
 
 def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = None) -> pd.DataFrame:
     """Compute (or read from the cache) every variant of every unit; returns their metric rows."""
-    layers = spec.layers or tuple(range(bench.base_model.cfg.n_layers))
+    bench.check_units(spec.sites, spec.layers)
+    layers = spec.layers or tuple(range(bench.n_layers()))
     units = [(site, layer) for layer in layers for site in spec.sites]
     total = len(units) * (len(unit_variants(spec)) + 1) + 2  # a tick per variant and one per finished unit, two model CEs
     done, first_run = 0, len(bench.run_keys)

@@ -12,6 +12,7 @@ import torch
 
 from saeviz.embedded import fingerprint as embedded_fingerprint
 from saeviz.embedded import load_toyworld
+from saeviz.embedded import n_layers as embedded_n_layers
 from saeviz.errors import CompatibilityError
 from saeviz.evals.splice import SpliceEngine
 from saeviz.exclusive import models_busy
@@ -68,7 +69,34 @@ class Workbench:
         return fingerprint(tokenizer if tokenizer is not None else tokenizer_for(self.model_spec))
 
     def sae_spec(self, site: str, layer: int) -> SaeSpec:
-        return SaeSpec.parse(self.sae_template.format(site=site, layer=layer))
+        try:
+            name = self.sae_template.format(site=site, layer=layer)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"SAE template {self.sae_template!r} has a field other than {{site}} and {{layer}} "
+                             f"({type(exc).__name__}: {exc}): write e.g. gpt2-small-res-jb/blocks.{{layer}}.hook_resid_pre "
+                             "or /saes/{site}/layer_{layer}.") from None
+        return SaeSpec.parse(name)
+
+    def n_layers(self) -> int:
+        """The model's layer count; the embedded default's is read from its config (no model load)."""
+        if self._base is None and self.model_spec.is_embedded:
+            return embedded_n_layers()
+        return self.base_model.cfg.n_layers
+
+    def check_units(self, sites, layers) -> None:
+        """Refuse layers the model does not have, and SAE names the template cannot make, before any work."""
+        self.check_layers(layers)
+        for site in sites:
+            for layer in layers or range(self.n_layers()):
+                self.sae_spec(site, layer)
+
+    def check_layers(self, layers) -> None:
+        """Refuse layers the model does not have before any work starts."""
+        n = self.n_layers()
+        bad = [layer for layer in layers if not 0 <= int(layer) < n]
+        if bad:
+            raise ValueError(f"The model has {n} layers ({'0' if n == 1 else f'0-{n - 1}'}): layer "
+                             f"{', '.join(map(str, bad))} is not one of them.")
 
     def sae_hook(self, site: str, layer: int) -> str:
         """The hook the (site, layer) SAE reads, as its config names it (gpt2-small-res-jb reads
@@ -86,12 +114,12 @@ class Workbench:
             self._hooks[site, layer] = hook
         return self._hooks[site, layer]
 
-    def sites(self) -> tuple[str, ...]:
+    def sites(self, layer: int = 0) -> tuple[str, ...]:
         """The sites this workbench has SAEs for: all three for a template with {site}, else the site of the
-        hook its SAEs read (a release like gpt2-small-res-jb covers the residual stream only)."""
+        hook its SAEs read, as the SAE at ``layer`` says (gpt2-small-res-jb covers the residual stream only)."""
         if "{site}" in self.sae_template:
             return SITES
-        hook = sae_config(SaeSpec.parse(self.sae_template.format(site=SITES[0], layer=0))).get("hook_name") or ""
+        hook = sae_config(self.sae_spec(SITES[0], layer)).get("hook_name") or ""
         return (sae_site(hook),) if sae_site(hook) in SITES else SITES
 
     def pretrained_sae(self, site: str, layer: int):

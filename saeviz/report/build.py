@@ -83,8 +83,8 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     from saeviz.pipeline.runner import evaluate, step_progress
 
     start = time.perf_counter()
-    spec = for_sites(spec, bench.sites())
     layer = spec.layer if spec.layer is not None else middle_layer(bench.base_model.cfg.n_layers)
+    spec = for_sites(spec, bench.sites(layer))
     units = _units(spec, layer)
     total = sum(len(v) for _, _, v in units)
     frames, done = [], 0

@@ -82,6 +82,10 @@ class CacheBusy(SaevizError):
     """Another process held the cache's lock for longer than the Store's lock timeout."""
 
 
+class CacheCorrupt(SaevizError):
+    """The cache file exists but is not a DuckDB database."""
+
+
 class CacheReadOnly(UnsafePathError):
     """The cache folder cannot be written: what it holds stays readable, new results are refused."""
 
@@ -287,6 +291,12 @@ class Store:
             try:
                 return duckdb.connect(str(self.db_path), read_only=not write)
             except duckdb.IOException as exc:
+                if "not a valid duckdb database" in str(exc).lower():
+                    raise CacheCorrupt(
+                        f"The cache file {self.db_path} is not a DuckDB database (damaged, or another program's file): "
+                        f"move it aside (mv {self.db_path} {self.db_path}.bad) and rerun to start a fresh cache, or "
+                        "choose another cache folder (--cache-dir or SAEVIZ_CACHE_DIR). Results in that file cannot be "
+                        "read.") from None
                 if write or "lock" not in str(exc).lower() or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)

@@ -51,11 +51,38 @@ def test_prune_sae_saves_a_sae_lens_folder(workspace, tmp_path):
     (["compress", "--sparsity", "1.5"], "fraction"),
     (["sweep", "--sites", "mlp,bogus"], "Sites ['bogus']"),
     (["info", "--model", "./missing-model-dir"], "does not exist"),
+    (["sweep", "--layers", "99"], "The model has 4 layers (0-3): layer 99 is not one of them."),
+    (["sweep", "--sae-template", "bogus/{nothing}", "--layers", "0"], "has a field other than {site} and {layer}"),
+    (["sweep", "--sae-template", "/no/such/{site}_{layer}", "--layers", "0"], "SAE folder '/no/such/attn_0' does not exist"),
+    (["sweep", "--tokens", "/no/such/tokens", "--layers", "0"], "Token set '/no/such/tokens' is neither 'embedded' nor a folder"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
     assert main([*argv, *(["--cache-dir", str(tmp_path)] if argv[0] != "info" else [])]) == 2
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err = captured.err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert "CE" not in err and "model CE" not in captured.out  # refused before any work
+
+
+def test_info_with_a_bad_model_says_so_first(capsys):
+    assert main(["info", "--model", "./missing-model-dir"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "does not exist" in captured.err
+
+
+def test_percentages_are_taken_where_fractions_are(capsys, tmp_path):
+    from saeviz.cli.main import parse
+
+    args = parse(["sweep", "--sae-sparsities", "25%,0.5", "--sparsity", "50%", "--tolerance", "10%"])
+    assert args.sae_sparsities == (0.25, 0.5) and args.sparsity == 0.5 and args.tolerance == pytest.approx(0.1)
+
+
+def test_a_corrupt_cache_file_is_named_with_the_way_out(capsys, tmp_path):
+    (tmp_path / "saeviz.duckdb").write_bytes(b"not a database" * 100)
+    assert main(["compress", "--compression", "dense", "--cache-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'saeviz.duckdb'} is not a DuckDB database" in err and "mv " in err
+    assert "finished work is kept" not in err
 
 
 def test_info_reports_versions_device_and_verified_assets(capsys):

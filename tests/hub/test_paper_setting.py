@@ -18,7 +18,7 @@ def study(hf_cache, tmp_path, capsys, monkeypatch):
     tokens, cache = tmp_path / "tokens", tmp_path / "cache"
     assert main(["tokens", "--model", "gpt2-small", "--sae", TEMPLATE.format(layer=0), "--out", str(tokens),
                  "--eval", "64", "--train-tokens", "4096"]) == 0
-    common = ["--model", "gpt2-small", "--device", "cpu", "--tokens", str(tokens), "--sae-template", TEMPLATE,
+    common = ["--model", "gpt2-small", "--tokens", str(tokens), "--sae-template", TEMPLATE,
               "--cache-dir", str(cache)]
     assert main(["sweep", *common, "--sae-sparsities", "0,0.5,0.9"]) == 0
     out = capsys.readouterr().out
@@ -60,7 +60,7 @@ def test_every_page_shows_the_hub_models_study(study):
     app = AppTest.from_file(str(APP), default_timeout=300)
     app.run()
     app.radio(key="model_source").set_value("Hub name").run()
-    app.selectbox(key="hub_preset").set_value("GPT-2 Small + res-jb (hook_resid_pre)").run()  # the paper's pairing
+    app.selectbox(key="hub_preset").set_value("GPT-2 Small, res-jb").run()  # the paper's pairing
     assert (app.session_state["model_name"], app.session_state["sae_template"]) == ("gpt2-small", TEMPLATE)
     app.text_input(key="tokens_source").set_value(str(study["tokens"])).run()
     assert not app.exception and not app.error, [e.value for e in app.error]
@@ -74,6 +74,7 @@ def test_every_page_shows_the_hub_models_study(study):
         assert not app.error, (page, [e.value for e in app.error])
         if page == "compress":  # the token set in use, with the tokenizer that made it
             assert any("tokenizer gpt2 (vocabulary 512" in c.value for c in app.caption)
+            assert {m.label: m.value for m in app.metric}["CE, dense (nats)"]  # the CLI's results, same keys
         if page == "sweep":  # the release covers the residual stream, read where res-jb reads it
-            assert app.selectbox(key="sw_site").options == ["resid (residual pre)"]
-            assert any("results of this sweep are in the cache" in c.value for c in app.caption)
+            assert app.selectbox(key="sw_site").options == ["resid (resid_pre)"]
+            assert not any(c.value.startswith("0 of") for c in app.caption)  # the CLI's sweep is read
