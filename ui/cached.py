@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from saeviz.embedded import ASSETS_DIR, sae_dir
+from saeviz.embedded import sae_dir
 from saeviz.errors import SaevizError
 from saeviz.pipeline.info import default_sae_specs, load_summary
 from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITE_HOOKS, ModelSpec, SaeSpec
@@ -96,7 +96,7 @@ def loaded_model(bench):
 def n_layers_for(bench) -> int:
     """Layer count; for the embedded default read from its config, so no page loads the model just for it."""
     if bench.model_spec.is_embedded:
-        return int(json.loads((ASSETS_DIR / "model" / "config.json").read_text())["n_layers"])
+        return bench.n_layers()  # read from its config, no load
     return loaded_model(bench).cfg.n_layers
 
 

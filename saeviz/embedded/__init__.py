@@ -66,14 +66,6 @@ def load_tokens(split: str, assets: Path = ASSETS_DIR):
     return load_file(str(assets / "data" / f"{split}.safetensors"))["input_ids"]
 
 
-def load_train_tokens():
-    """[n_seq, 128] training rows of the embedded model (rebuilt from the shipped corpus on first use, ~30 s, then cached)."""
-    # lazy: saeviz.embedded.recipe pulls in torch, which importing saeviz.embedded does without
-    from saeviz.embedded.recipe import train_rows
-
-    return train_rows()
-
-
 def n_layers(assets: Path = ASSETS_DIR) -> int:
     return int(json.loads((assets / "model" / "config.json").read_text())["n_layers"])
 

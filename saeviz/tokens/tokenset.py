@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from saeviz import embedded
+from saeviz.embedded.recipe import train_rows
 from saeviz.errors import CompatibilityError, LoadError
 from saeviz.model.load import check_safetensors
 from saeviz.specs import EMBEDDED
@@ -67,7 +68,7 @@ def load_split(source: str, split: str) -> torch.Tensor:
     if split not in SPLITS:
         raise ValueError(f"Unknown token split {split!r}: choose from {SPLITS}.")
     if source == EMBEDDED:
-        tokens = embedded.load_train_tokens() if split == "train" else embedded.load_tokens(split)
+        tokens = train_rows() if split == "train" else embedded.load_tokens(split)  # train: rebuilt from the corpus
         return tokens.long()
     manifest(source)
     path = Path(source).expanduser() / f"{split}.safetensors"
