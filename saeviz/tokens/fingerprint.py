@@ -44,7 +44,10 @@ class TokenizerFingerprint:
 def fingerprint(tokenizer) -> TokenizerFingerprint:
     vocab = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
     digest = hashlib.sha256(json.dumps(vocab, ensure_ascii=False).encode()).hexdigest()[:16]
-    return TokenizerFingerprint(name=str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__),
+    name = str(getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__)
+    if name.startswith(str(embedded.ASSETS_DIR)):  # not this machine's path: the embedded default's own tokenizer
+        name = "embedded"
+    return TokenizerFingerprint(name=name,
                                 vocab_size=len(vocab), vocab_hash=digest,
                                 bos=tokenizer.bos_token_id, eos=tokenizer.eos_token_id)
 
