@@ -18,6 +18,8 @@ EMBEDDED = "embedded"
 EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, one per site and layer
 SITES = ("attn", "mlp", "resid")
 PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
+COMPRESSION_METHODS = ("dense", "wanda", "sparsegpt", "magnitude", "magnitude_global", "rtn", "gptq")  # compression.methods.COMPRESSORS
+QUANTIZERS = ("rtn", "gptq")  # methods that round weights (bits, groups) instead of removing them
 # the feature browser: how latents of two variants are paired, and how changed latents are ranked
 MATCH_METHODS = ("hungarian", "mutual")
 RANKINGS = ("most_changed", "dead", "unmatched", "density")
@@ -28,9 +30,19 @@ def _help(text: str, **kwargs):
     return field(metadata={"help": text}, **kwargs)
 
 
+def _added(text: str, **kwargs):
+    """A field added after results were cached: left out of ``spec_key`` while it holds its default, so
+    every key formed before it existed stays the same."""
+    return field(metadata={"help": text, "omit_default": True}, **kwargs)
+
+
 def spec_key(spec) -> str:
     """Stable 16-hex key of a spec: same fields, same key, across processes and machines."""
-    payload = {"type": type(spec).__name__, **dataclasses.asdict(spec)}
+    fields = dataclasses.asdict(spec)
+    for f in dataclasses.fields(spec):
+        if f.metadata.get("omit_default") and fields[f.name] == f.default:
+            del fields[f.name]
+    payload = {"type": type(spec).__name__, **fields}
     blob = json.dumps(payload, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -195,7 +207,8 @@ def _freeze_layer_map(value) -> tuple[tuple[int, float], ...]:
 class CompressSpec:
     """How to compress the language model (see ``saeviz.compression.methods.COMPRESSORS`` for methods)."""
 
-    method: str = _help("Compression method: dense, wanda, magnitude, magnitude_global, rtn (round-to-nearest quantization).", default="wanda")
+    method: str = _help("Compression method: dense; pruning with wanda, sparsegpt, magnitude, magnitude_global; quantization "
+                        "with rtn (round-to-nearest) or gptq.", default="wanda")
     sparsity: float | None = _help(
         "Fraction of weights removed in every layer without its own setting (pruning methods). Left unset: "
         "0.5, or with an N:M pattern the pattern's own (M-N)/M.", default=None)
@@ -203,13 +216,18 @@ class CompressSpec:
     matrices: tuple[str, ...] = _help("Which matrices to compress, out of W_Q, W_K, W_V, W_O, W_in, W_out.", default=PRUNABLE_MATRICES)
     n_m: tuple[int, int] | None = _help("Semi-structured N:M pattern: keep N of every M consecutive inputs in a row, e.g. (2, 4), "
                                         "i.e. sparsity (M-N)/M in every layer.", default=None)
-    n_calibration: int = _help("Calibration sequences for activation-aware methods (WANDA's default is 128).", default=128)
+    n_calibration: int = _help("Calibration sequences for activation-aware methods (wanda, sparsegpt, gptq; 128 is their papers' default).", default=128)
     sequential: bool = _help("Layer-sequential calibration: layer l's inputs come from the model whose layers < l are already compressed.", default=True)
-    bits: int = _help("Quantization bits for rtn: 8 or 4.", default=8)
+    bits: int = _help("Quantization bits for rtn and gptq: 8, 4, 3 or 2.", default=8)
     group_size: int = _help("Quantization group size along each row's inputs (0: one group per row).", default=128)
     symmetric: bool = _help("Symmetric (zero-point free) quantization; False for asymmetric min/max.", default=True)
+    act_order: bool = _added("GPTQ only: quantize columns by decreasing Hessian diagonal (act-order, desc_act).", default=False)
+    damping: float = _added("SparseGPT and GPTQ: dampening added to the Hessian's diagonal, as a fraction of its mean.", default=0.01)
 
     def __post_init__(self):
+        if self.method not in COMPRESSION_METHODS:
+            raise ValueError(f"Unknown compression method {self.method!r}: choose from {', '.join(COMPRESSION_METHODS)} "
+                             "(quantization: rtn, gptq).")
         object.__setattr__(self, "layer_sparsity", _freeze_layer_map(self.layer_sparsity))
         object.__setattr__(self, "matrices", tuple(self.matrices))
         if self.n_m is not None:
@@ -228,7 +246,11 @@ class CompressSpec:
         if self.n_calibration < 1:
             raise ValueError(f"n_calibration={self.n_calibration}: need at least 1 calibration sequence (128 is WANDA's default).")
         if self.bits not in (2, 3, 4, 8):
-            raise ValueError(f"bits={self.bits}: round-to-nearest supports 8, 4, 3 or 2 bits.")
+            raise ValueError(f"bits={self.bits}: quantization supports 8, 4, 3 or 2 bits.")
+        if self.act_order and self.method != "gptq":
+            raise ValueError(f"act_order is a GPTQ setting; {self.method} has no column order: drop it or use method gptq.")
+        if not 0 < self.damping < 10:
+            raise ValueError(f"damping={self.damping}: use a small positive fraction of the Hessian's mean diagonal, e.g. 0.01.")
         if self.group_size < 0:
             raise ValueError(f"group_size={self.group_size}: use 0 (per row) or a positive group size such as 128.")
 
@@ -246,6 +268,11 @@ class CompressSpec:
                              "or drop the N:M pattern to use them.")
         object.__setattr__(self, "sparsity", implied)
 
+    @property
+    def quantizes(self) -> bool:
+        """A quantization method (bits, groups) rather than pruning (sparsity)."""
+        return self.method in QUANTIZERS
+
     def sparsity_for(self, layer: int) -> float:
         return dict(self.layer_sparsity).get(layer, self.sparsity)
 
@@ -256,9 +283,10 @@ class CompressSpec:
         t = text.strip().lower().replace(" ", "")
         if t == "dense":
             return DENSE
-        m = re.fullmatch(r"rtn-int(\d)(?:-g(\d+))?(?:-(sym|asym))?", t)
+        m = re.fullmatch(r"(rtn|gptq)-int(\d)(?:-g(\d+))?(?:-(sym|asym))?(-act)?", t)
         if m:
-            return cls(method="rtn", bits=int(m.group(1)), group_size=int(m.group(2) or 128), symmetric=m.group(3) != "asym")
+            return cls(method=m.group(1), bits=int(m.group(2)), group_size=int(m.group(3) or 128), symmetric=m.group(4) != "asym",
+                       act_order=bool(m.group(5)))
         m = re.fullmatch(r"([a-z_]+)[-:](\d+):(\d+)", t)
         if m:
             return cls(method=m.group(1), n_m=(int(m.group(2)), int(m.group(3))))
@@ -266,15 +294,15 @@ class CompressSpec:
         if m:
             value = float(m.group(2))
             return cls(method=m.group(1), sparsity=value / 100 if m.group(3) or value > 1 else value)
-        raise ValueError(f"Compression {text!r} not understood: write dense, wanda-50%, magnitude-30%, wanda-2:4, "
-                         "rtn-int4 or rtn-int4-g128-asym.")
+        raise ValueError(f"Compression {text!r} not understood: write dense, wanda-50%, sparsegpt-50%, magnitude-30%, "
+                         "wanda-2:4, rtn-int4, gptq-int4-g128 or gptq-int4-g128-asym-act.")
 
     def label(self) -> str:
         if self.method == "dense":
             return "dense"
-        if self.method == "rtn":
+        if self.quantizes:
             kind = "sym" if self.symmetric else "asym"
-            return f"rtn-int{self.bits}-g{self.group_size}-{kind}"
+            return f"{self.method}-int{self.bits}-g{self.group_size}-{kind}" + ("-act" if self.act_order else "")
         amount = f"{self.n_m[0]}:{self.n_m[1]}" if self.n_m else f"{self.sparsity:.0%}"
         extra = "+layers" if self.layer_sparsity else ""
         return f"{self.method}-{amount}{extra}"

@@ -7,15 +7,18 @@ def compress_flags(comp) -> str:
     """`python -m saeviz` flags of a CompressSpec."""
     if comp.method == "dense":
         return "--method dense"
-    if comp.method == "rtn":
-        return f"--method rtn --bits {comp.bits} --group-size {comp.group_size}" + ("" if comp.symmetric else " --asymmetric")
+    if comp.quantizes:
+        how = f"--method {comp.method} --bits {comp.bits} --group-size {comp.group_size}" + ("" if comp.symmetric else " --asymmetric")
+        how += " --act-order" if comp.act_order else ""
+        calibrated = comp.method == "gptq"
+        return how + (f" --n-calibration {comp.n_calibration}" if calibrated and comp.n_calibration != 128 else "")
     if comp.n_m:
         how = f"--method {comp.method} --n-m {comp.n_m[0]}:{comp.n_m[1]}"
     else:
         how = f"--method {comp.method} --sparsity {comp.sparsity:g}"
         if comp.layer_sparsity:
             how += " --layer-sparsity " + ",".join(f"{layer}={s:g}" for layer, s in comp.layer_sparsity)
-    if comp.method == "wanda" and comp.n_calibration != 128:
+    if comp.method in ("wanda", "sparsegpt") and comp.n_calibration != 128:
         how += f" --n-calibration {comp.n_calibration}"
     return how
 

@@ -79,7 +79,7 @@ with right:
                     cli=[f"python -m saeviz compress {compress_flags(spec)} --eval-sequences {eval_spec.n_sequences}"], key="cp_ce")
 
 if len(stats):
-    value = "quant_error" if spec.method == "rtn" else "sparsity"
+    value = "quant_error" if spec.quantizes else "sparsity"
     st.subheader("Achieved sparsity per layer and matrix" if value == "sparsity" else "Quantization error per layer and matrix")
     show_figure(compress_stats_figure(stats, value), f"{spec.label()} per matrix", data=stats.drop(columns=["compress_key"]),
                 specs={"compression": spec.label()}, cli=[f"python -m saeviz compress {compress_flags(spec)}"], key="cp_stats")

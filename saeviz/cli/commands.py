@@ -36,7 +36,7 @@ def cmd_compress(args) -> int:
     bench.compressed(spec, progress=tqdm_progress(f"compress {spec.label()}"))
     stats = bench.store.compress_stats(bench.compress_key(spec))
     if len(stats):
-        column = "quant_error" if spec.method == "rtn" else "sparsity"
+        column = "quant_error" if spec.quantizes else "sparsity"
         print(f"{column} per layer and matrix ({spec.label()}):")
         print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
     ev = eval_spec(args)

@@ -64,7 +64,8 @@ def add_compress_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model compression")
     g.add_argument("--compression", default=None,
                    help="The whole compression as one word (overrides --method and friends): dense, wanda-50%%, "
-                        "magnitude-30%%, wanda-2:4, rtn-int4, rtn-int4-g128-asym.")
+                        "sparsegpt-50%%, magnitude-30%%, wanda-2:4, sparsegpt-2:4, rtn-int4, rtn-int4-g128-asym, gptq-int4-g128, "
+                        "gptq-int4-g128-asym-act.")
     g.add_argument("--method", default="wanda", help=spec_help(CompressSpec, "method"))
     # None when not given, so that an N:M pattern can tell a contradicting --sparsity from the default
     g.add_argument("--sparsity", type=fraction, default=None, help=spec_help(CompressSpec, "sparsity"))
@@ -76,6 +77,8 @@ def add_compress_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bits", type=int, default=8, help=spec_help(CompressSpec, "bits"))
     g.add_argument("--group-size", type=int, default=128, help=spec_help(CompressSpec, "group_size"))
     g.add_argument("--asymmetric", action="store_true", help="Asymmetric (zero-point) quantization.")
+    g.add_argument("--act-order", action="store_true", help=spec_help(CompressSpec, "act_order"))
+    g.add_argument("--damping", type=fraction, default=0.01, help=spec_help(CompressSpec, "damping"))
 
 
 def add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -109,7 +112,7 @@ def compress_spec(args) -> CompressSpec:
         method=args.method, sparsity=args.sparsity, layer_sparsity=args.layer_sparsity,
         matrices=tuple(m.strip() for m in args.matrices.split(",") if m.strip()), n_m=args.n_m,
         n_calibration=args.n_calibration, sequential=not args.not_sequential, bits=args.bits,
-        group_size=args.group_size, symmetric=not args.asymmetric,
+        group_size=args.group_size, symmetric=not args.asymmetric, act_order=args.act_order, damping=args.damping,
     )
 
 

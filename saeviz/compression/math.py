@@ -113,7 +113,7 @@ def magnitude_global_mask(weight_OI: torch.Tensor, sparsity: float) -> torch.Ten
 
 # --- round-to-nearest quantization -------------------------------------------------------------
 
-def _groups(weight_OI: torch.Tensor, group_size: int) -> list[tuple[slice, int]]:
+def quant_groups(weight_OI: torch.Tensor, group_size: int) -> list[tuple[slice, int]]:
     """Column slices of the quantization groups: ``group_size`` consecutive inputs of a row.
 
     group_size 0 (or >= d_in) means one group per row. When d_in is not a multiple of group_size the
@@ -124,23 +124,35 @@ def _groups(weight_OI: torch.Tensor, group_size: int) -> list[tuple[slice, int]]
     return [(slice(start, min(start + size, d_in)), min(size, d_in - start)) for start in range(0, d_in, size)]
 
 
-def _rtn_group(w_RG: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Quantize-dequantize rows of one group; returns (dequantized (R, G), step (R, 1))."""
+def quant_grid(w_RG: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """The round-to-nearest grid of each row of a group: (step (R, 1), zero point (R, 1), q_min, q_max).
+
+    A value w is stored as the integer q = clamp(round(w / step) + zero, q_min, q_max) and read back as
+    (q - zero) * step. GPTQ quantizes on the same grid, so GPTQ and RTN differ only in error feedback.
+    """
     if symmetric:
         q_max = 2 ** (bits - 1) - 1
         step_R1 = w_RG.abs().amax(dim=1, keepdim=True) / q_max
         step_R1 = torch.where(step_R1 > 0, step_R1, torch.ones_like(step_R1))  # all-zero group: any step is exact
-        q_RG = torch.clamp(torch.round(w_RG / step_R1), -q_max, q_max)
-        return q_RG * step_R1, step_R1
+        return step_R1, torch.zeros_like(step_R1), -q_max, q_max
     levels = 2**bits - 1
     lo_R1, hi_R1 = w_RG.amin(dim=1, keepdim=True), w_RG.amax(dim=1, keepdim=True)
     step_R1 = (hi_R1 - lo_R1) / levels
     step_R1 = torch.where(step_R1 > 0, step_R1, torch.ones_like(step_R1))
     # An integer zero point makes 0.0 exactly representable (zero weights stay zero); rounding it
-    # shifts the grid by at most half a step, which the clamp below absorbs within the same bound.
-    zero_R1 = torch.round(-lo_R1 / step_R1)
-    q_RG = torch.clamp(torch.round(w_RG / step_R1) + zero_R1, 0, levels)
-    return (q_RG - zero_R1) * step_R1, step_R1
+    # shifts the grid by at most half a step, which the clamp in snap() absorbs within the same bound.
+    return step_R1, torch.round(-lo_R1 / step_R1), 0, levels
+
+
+def snap(w: torch.Tensor, step: torch.Tensor, zero: torch.Tensor, q_min: int, q_max: int) -> torch.Tensor:
+    """w quantized on a grid from ``quant_grid`` and dequantized back (broadcasting step and zero)."""
+    return (torch.clamp(torch.round(w / step) + zero, q_min, q_max) - zero) * step
+
+
+def _rtn_group(w_RG: torch.Tensor, bits: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize-dequantize rows of one group; returns (dequantized (R, G), step (R, 1))."""
+    step_R1, zero_R1, q_min, q_max = quant_grid(w_RG, bits, symmetric)
+    return snap(w_RG, step_R1, zero_R1, q_min, q_max), step_R1
 
 
 def _rtn(weight_OI: torch.Tensor, bits: int, group_size: int, symmetric: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +162,7 @@ def _rtn(weight_OI: torch.Tensor, bits: int, group_size: int, symmetric: bool) -
     # float64 so that the dequantized grid is exact to well below float32's resolution.
     w_OI = weight_OI.detach().to(torch.float64)
     deq_OI, step_OI = torch.empty_like(w_OI), torch.empty_like(w_OI)
-    for cols, _ in _groups(w_OI, group_size):
+    for cols, _ in quant_groups(w_OI, group_size):
         deq, step = _rtn_group(w_OI[:, cols], bits, symmetric)
         deq_OI[:, cols], step_OI[:, cols] = deq, step.expand_as(deq)
     return deq_OI.to(weight_OI.dtype), step_OI.to(weight_OI.dtype)

@@ -1,12 +1,14 @@
 """Compressing a transformer_lens HookedTransformer: a registry of methods over frozen CompressSpecs.
 
 ``compress_model(model, spec, calib_tokens)`` returns a new, compressed copy of the model with a
-report (achieved sparsity of every matrix, quantization error) and, for pruning methods, the keep
-masks, so that a cache can store masks instead of weights and rebuild with ``apply_masks``.
+report (achieved sparsity of every matrix, quantization error) and, for mask-only pruning methods,
+the keep masks, so that a cache can store masks instead of weights and rebuild with ``apply_masks``;
+SparseGPT and GPTQ also change the weights they keep, so their new matrices are returned
+(``apply_weights`` rebuilds from them).
 
-The tensor math lives in ``saeviz.compression.math`` (re-exported here); this module knows where each
-matrix sits in a transformer_lens block, which hook carries its input, and how to calibrate
-layer-sequentially the way the WANDA paper does.
+The tensor math lives in ``saeviz.compression.math`` and ``second_order``; this module knows where
+each matrix sits in a transformer_lens block, which hook carries its input, and how to calibrate
+layer-sequentially the way the WANDA, SparseGPT and GPTQ papers do.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from saeviz.compression.math import (
     transpose_back,
     wanda_mask,
 )
+from saeviz.compression.second_order import gptq, sparsegpt
 from saeviz.errors import SaevizError
 from saeviz.jobs import Progress, report
 from saeviz.specs import CompressSpec
@@ -148,17 +151,42 @@ class _NormAccumulator:
         x_BPI = act.reshape(act.shape[0], act.shape[1], -1)
         w, b = self.affine[hook.name]
         x_BPI = x_BPI * w + b if w is not None else x_BPI
-        # Totals stay on the CPU in float64 (MPS has no float64; the per-batch sum is float32 there).
-        acc = torch.float32 if x_BPI.device.type == "mps" else torch.float64
-        sq_I = x_BPI.reshape(-1, x_BPI.shape[-1]).to(acc).pow(2).sum(0).to("cpu", torch.float64)
         prev = self.sumsq[hook.name]
-        self.sumsq[hook.name] = sq_I if prev is None else prev + sq_I
+        total = self._reduce(x_BPI.reshape(-1, x_BPI.shape[-1]))
+        self.sumsq[hook.name] = total if prev is None else prev + total
 
-    def norms(self) -> dict[str, torch.Tensor]:
+    @staticmethod
+    def _reduce(x_NI: torch.Tensor) -> torch.Tensor:
+        # Totals stay on the CPU in float64 (MPS has no float64; the per-batch sum is float32 there).
+        acc = torch.float32 if x_NI.device.type == "mps" else torch.float64
+        return x_NI.to(acc).pow(2).sum(0).to("cpu", torch.float64)
+
+    def _silent(self) -> None:
         silent = [name for name, s in self.sumsq.items() if s is None]
         if silent:
             raise UnsupportedModel(f"Hooks {silent} never fired during calibration: this block layout is not supported.")
+
+    def norms(self) -> dict[str, torch.Tensor]:
+        self._silent()
         return {name: s.sqrt() for name, s in self.sumsq.items()}
+
+
+class _GramAccumulator(_NormAccumulator):
+    """Sum of x x^T over all calibration tokens per hook: the (unscaled) Hessian of SparseGPT and GPTQ.
+
+    Kept on the activations' device (d_in^2 values per hook); float64 on the CPU, float32 on GPUs,
+    where float64 matmuls are slow and the reference implementations work in float32 too.
+    """
+
+    @staticmethod
+    def _reduce(x_NI: torch.Tensor) -> torch.Tensor:
+        acc = torch.float64 if x_NI.device.type == "cpu" else torch.float32
+        x_NI = x_NI.to(acc)
+        return x_NI.T @ x_NI
+
+    def grams(self) -> dict[str, torch.Tensor]:
+        self._silent()
+        return dict(self.sumsq)
 
 
 def _ln_affine(model, hook_name: str):
@@ -219,6 +247,7 @@ class MatrixOutcome:
     mask: torch.Tensor | None = None  # bool, True = kept, shaped like the stored parameter (_W_K/_W_V under GQA)
     quant_error: float | None = None  # mean |w - q(w)| for quantization
     input_norm: torch.Tensor | None = None  # (d_in,) ||X_j||_2 used by WANDA (float64, on the CPU)
+    weight: torch.Tensor | None = None  # the new parameter, where a mask cannot rebuild it (SparseGPT, GPTQ)
 
 
 def _prune_block(model, layer: int, spec: CompressSpec, mask_fn) -> dict[MatrixKey, MatrixOutcome]:
@@ -267,44 +296,91 @@ def compress_magnitude_global(model, spec, calib_tokens=None, progress=None, *, 
     return _blockwise(model, spec, progress, per_block)
 
 
-def compress_wanda(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
-    """WANDA (Sun et al. 2023), layer-sequential when ``spec.sequential``.
+def _calibrated(model, spec, calib_tokens, progress, batch_size, accumulator, compress_block):
+    """Run ``compress_block(layer, stats)`` for every block, ``stats`` being ``accumulator``'s totals by hook name.
 
-    Sequential: the residual entering block 0 is computed once; then for each block l its inputs are
-    hooked on that residual (blocks < l already pruned), block l is pruned, and the residual is
-    carried through the pruned block l: two block passes per layer instead of a forward per layer.
-    Within a block all matrices are calibrated on the unpruned block, as in the WANDA reference
-    (W_O's input hook_z comes from the dense W_Q/W_K/W_V of the same block).
+    Sequential (``spec.sequential``): the residual entering block 0 is computed once; then for each
+    block l its inputs are hooked on that residual (blocks < l already compressed), block l is
+    compressed, and the residual is carried through the compressed block l: two block passes per
+    layer instead of a forward per layer. Within a block all matrices are calibrated on the
+    uncompressed block, as in the WANDA, SparseGPT and GPTQ references (W_O's input hook_z comes
+    from the dense W_Q/W_K/W_V of the same block).
     """
     tokens = _calibration_tokens(model, spec, calib_tokens)
     n_layers = model.cfg.n_layers
     hooks_of = {l: sorted({input_hook_name(model, l, m) for m in spec.matrices}) for l in range(n_layers)}
     if not spec.sequential:
-        acc = _NormAccumulator(model, [h for l in range(n_layers) for h in hooks_of[l]])
+        acc = accumulator(model, [h for l in range(n_layers) for h in hooks_of[l]])
         _run_blocks(model, tokens, None, n_layers, batch_size, acc)
-        dense_norms = acc.norms()
+        dense_stats = acc
     else:
         resid_BPD = _run_blocks(model, tokens, None, 0, batch_size, keep_outputs=True)
 
     def per_block(layer):
         if spec.sequential:
-            acc = _NormAccumulator(model, hooks_of[layer])
+            acc = accumulator(model, hooks_of[layer])
             _run_blocks(model, resid_BPD, layer, layer + 1, batch_size, acc)
-            norms = acc.norms()
         else:
-            norms = dense_norms
+            acc = dense_stats
+        out = compress_block(layer, acc)
+        if spec.sequential and layer + 1 < n_layers:
+            _run_blocks(model, resid_BPD, layer, layer + 1, batch_size, keep_outputs=True)
+        return out
+
+    return _blockwise(model, spec, progress, per_block)
+
+
+def compress_wanda(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
+    """WANDA (Sun et al. 2023): |W_ij| * ||X_j||_2 compared within output rows, layer-sequential
+    when ``spec.sequential`` (see ``_calibrated``)."""
+    def compress_block(layer, acc):
+        norms = acc.norms()
         sparsity = spec.sparsity_for(layer)
 
         def mask_fn(w_OI, matrix):
             norm_I = norms[input_hook_name(model, layer, matrix)]
             return wanda_mask(w_OI, norm_I, sparsity, spec.n_m), norm_I
 
-        out = _prune_block(model, layer, spec, mask_fn)
-        if spec.sequential and layer + 1 < n_layers:
-            _run_blocks(model, resid_BPD, layer, layer + 1, batch_size, keep_outputs=True)
-        return out
+        return _prune_block(model, layer, spec, mask_fn)
 
-    return _blockwise(model, spec, progress, per_block)
+    return _calibrated(model, spec, calib_tokens, progress, batch_size, _NormAccumulator, compress_block)
+
+
+def _rewrite_block(model, layer: int, spec: CompressSpec, rewrite) -> dict[MatrixKey, MatrixOutcome]:
+    """Replace each matrix of block ``layer`` by ``rewrite(weight_OI, matrix) -> (new_OI, keep_OI | None)``;
+    the new weights are kept in the outcome (a mask alone cannot rebuild them)."""
+    out = {}
+    for matrix in spec.matrices:
+        param = weight_param(model, layer, matrix)
+        w_OI = SITES[matrix].to_linear(param.detach())
+        new_OI, keep_OI = rewrite(w_OI, matrix)
+        param.copy_(SITES[matrix].from_linear(new_OI, param.shape))
+        error = None if keep_OI is not None else (w_OI - new_OI).abs().to(torch.float64).mean().item()
+        keep = SITES[matrix].from_linear(keep_OI, param.shape).contiguous() if keep_OI is not None else None
+        out[(layer, matrix)] = MatrixOutcome(mask=keep, quant_error=error, weight=param.detach().clone())
+    return out
+
+
+def compress_sparsegpt(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
+    """SparseGPT (Frantar & Alistarh 2023): prune with second-order weight updates, layer-sequential."""
+    def compress_block(layer, acc):
+        grams = acc.grams()
+        sparsity = spec.sparsity_for(layer)
+        return _rewrite_block(model, layer, spec, lambda w_OI, matrix: sparsegpt(
+            w_OI, grams[input_hook_name(model, layer, matrix)], sparsity, spec.n_m, spec.damping))
+
+    return _calibrated(model, spec, calib_tokens, progress, batch_size, _GramAccumulator, compress_block)
+
+
+def compress_gptq(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
+    """GPTQ (Frantar et al. 2022): quantize on RTN's grid with second-order error feedback, layer-sequential."""
+    def compress_block(layer, acc):
+        grams = acc.grams()
+        return _rewrite_block(model, layer, spec, lambda w_OI, matrix: (gptq(
+            w_OI, grams[input_hook_name(model, layer, matrix)], spec.bits, spec.group_size, spec.symmetric,
+            spec.act_order, spec.damping), None))
+
+    return _calibrated(model, spec, calib_tokens, progress, batch_size, _GramAccumulator, compress_block)
 
 
 def compress_rtn(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
@@ -328,6 +404,8 @@ COMPRESSORS: dict[str, Callable[..., dict[MatrixKey, MatrixOutcome]]] = {
     "magnitude": compress_magnitude,
     "magnitude_global": compress_magnitude_global,
     "rtn": compress_rtn,
+    "sparsegpt": compress_sparsegpt,
+    "gptq": compress_gptq,
 }
 
 
@@ -358,6 +436,7 @@ class CompressResult:
     reports: tuple[MatrixReport, ...]
     masks: dict[MatrixKey, torch.Tensor] = field(default_factory=dict)  # pruning methods only
     input_norms: dict[MatrixKey, torch.Tensor] = field(default_factory=dict)  # WANDA only
+    weights: dict[MatrixKey, torch.Tensor] = field(default_factory=dict)  # SparseGPT and GPTQ: the new parameters
 
     def report(self, layer: int, matrix: str) -> MatrixReport:
         return next(r for r in self.reports if (r.layer, r.matrix) == (layer, matrix))
@@ -409,7 +488,20 @@ def compress_model(model, spec: CompressSpec, calib_tokens: torch.Tensor | None 
         model=work, spec=spec, reports=reports,
         masks={k: o.mask for k, o in outcomes.items() if o.mask is not None},
         input_norms={k: o.input_norm for k, o in outcomes.items() if o.input_norm is not None},
+        weights={k: o.weight for k, o in outcomes.items() if o.weight is not None},
     )
+
+
+def apply_weights(model, weights: dict[MatrixKey, torch.Tensor]):
+    """A new model with its matrices replaced by ``weights`` ({(layer, matrix): parameter in transformer_lens orientation})."""
+    work = copy.deepcopy(model)
+    with torch.no_grad():
+        for (layer, matrix), value in weights.items():
+            param = weight_param(work, layer, matrix)
+            if tuple(value.shape) != tuple(param.shape):
+                raise ValueError(f"Weights for layer {layer} {matrix} have shape {tuple(value.shape)}, the model's {tuple(param.shape)}.")
+            param.copy_(value.to(device=param.device, dtype=param.dtype))
+    return work
 
 
 def apply_masks(model, masks: dict[MatrixKey, torch.Tensor]):

@@ -73,6 +73,18 @@ def _gpt2(c) -> dict:
     }
 
 
+def _opt(c) -> dict:
+    if not _get(c, "do_layer_norm_before", True) or _get(c, "word_embed_proj_dim", c.hidden_size) != c.hidden_size:
+        raise LoadError("This OPT checkpoint normalizes after its blocks or projects its embeddings (OPT-350m's layout), "
+                        "which transformer_lens' converter does not handle: use another OPT size.")
+    return {
+        "d_model": c.hidden_size, "d_head": c.hidden_size // c.num_attention_heads, "n_heads": c.num_attention_heads,
+        "d_mlp": c.ffn_dim, "n_layers": c.num_hidden_layers, "n_ctx": c.max_position_embeddings, "eps": 1e-5,
+        "d_vocab": c.vocab_size, "act_fn": c.activation_function, "normalization_type": "LN",
+        "positional_embedding_type": "standard",
+    }
+
+
 def _neox(c) -> dict:
     d_head = c.hidden_size // c.num_attention_heads
     rope = _rope(c)
@@ -143,6 +155,7 @@ class Family:
 
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("GPT2LMHeadModel", _gpt2, "convert_gpt2_weights"),
+    "opt": Family("OPTForCausalLM", _opt, "convert_opt_weights"),
     "gpt_neox": Family("GPTNeoXForCausalLM", _neox, "convert_neox_weights"),
     "llama": Family("LlamaForCausalLM", _llama, "convert_llama_weights", unsupported_flags=("attention_bias", "mlp_bias")),
     "mistral": Family("MistralForCausalLM", _mistral, "convert_mistral_weights"),

@@ -14,6 +14,7 @@ import torch
 from saeviz import embedded
 from saeviz.device import resolve_device, str_to_dtype
 from saeviz.errors import LoadError, UnsafeWeightsError
+from saeviz.model.export import UNEMBED_BIAS, saeviz_export
 from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 from saeviz.model.hooks import hook_width
 from saeviz.model.hub import cache_only_when_offline, hub_reachable, missing_from_cache, repo_cached
@@ -217,8 +218,26 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
     state = convert_weights(hf_model, cfg)
     del hf_model  # the state dict keeps what it needs
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    model.load_and_process_state_dict(state, **processing_flags(cfg))
+    if saeviz_export(hf_config):
+        # saeviz's own export: transformer_lens weights as they were, b_U beside GPT-2's tensors
+        state.update(_extra_tensors(path, dtype))
+        model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+                                          fold_value_biases=False)
+    else:
+        model.load_and_process_state_dict(state, **processing_flags(cfg))
     return model.to(device)
+
+
+def _extra_tensors(path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """transformer_lens tensors that GPT-2's format has no place for, stored by ``export_gpt2``."""
+    # lazy: safetensors loads only when a checkpoint is read
+    from safetensors import safe_open
+
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as f:
+            if UNEMBED_BIAS in f.keys():
+                return {"unembed.b_U": f.get_tensor(UNEMBED_BIAS).to(dtype)}
+    return {}
 
 
 def model_summary(model) -> dict:

@@ -1,5 +1,6 @@
-"""A compressed model from the cache when its masks are stored (no calibration pass), else compressed
-now and its masks, calibration statistics, per-matrix report and timing stored."""
+"""A compressed model from the cache when its masks (pruning by masks) or new weights (SparseGPT, GPTQ)
+are stored, with no calibration pass; else compressed now and its masks or weights, calibration
+statistics, per-matrix report and timing stored."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Callable
 
 import torch
 
-from saeviz.compression.methods import apply_masks, compress_model
+from saeviz.compression.methods import apply_masks, apply_weights, compress_model
 from saeviz.jobs import Progress
 from saeviz.resources import ensure_fits
 from saeviz.specs import CompressSpec
@@ -25,12 +26,17 @@ def compressed_model(base, compress: CompressSpec, key: str, store: Store, calib
     masks = store.get_tensors("model_masks", key)
     if masks is not None:
         return apply_masks(base, {parse_matrix_key(k): v.bool() for k, v in masks.items()})
+    weights = store.get_tensors("model_weights", key)
+    if weights is not None:
+        return apply_weights(base, {parse_matrix_key(k): v for k, v in weights.items()})
     store.ensure_writable()  # a read-only cache refuses now, before the calibration pass
     start = time.perf_counter()
     result = compress_model(base, compress, calibration(), progress)
     seconds = time.perf_counter() - start
     meta = {"compression": compress.label()}
-    if result.masks:
+    if result.weights:  # the kept weights moved too: a mask alone cannot rebuild the model
+        store.put_tensors("model_weights", key, {matrix_key(*k): w.cpu() for k, w in result.weights.items()}, meta=meta)
+    elif result.masks:
         store.put_tensors("model_masks", key, {matrix_key(*k): mask for k, mask in result.masks.items()}, meta=meta)
     if result.input_norms:  # WANDA's calibration statistics ||X_j||_2, kept for inspection
         store.put_tensors("calib_norms", key, {matrix_key(*k): n for k, n in result.input_norms.items()}, meta=meta)

@@ -78,7 +78,7 @@ def build_demo_data(bench, cfg: DemoSettings, out: Path, progress=None) -> dict:
     stats.to_parquet(out / "compress_stats.parquet", index=False)
     tensors, meta = {}, {}
     for comp in compressions:
-        masks = bench.store.get_tensors("model_masks", bench.compress_key(comp)) if comp.method != "rtn" else None
+        masks = bench.store.get_tensors("model_masks", bench.compress_key(comp)) if not comp.quantizes else None
         if masks:
             packed, shapes = pack_masks(masks)
             key = bench.compress_key(comp)

@@ -38,6 +38,10 @@ def _configs(vocab: int) -> dict:
         "gemma": T.GemmaConfig(**common, num_key_value_heads=1, head_dim=16),  # multi-query
         "gemma2": T.Gemma2Config(**common, num_key_value_heads=2, **gemma2),
         "qwen2": T.Qwen2Config(**common, num_key_value_heads=2),  # biases on q, k, v
+        # what `export-hf` writes: learned positions two rows in, untied unembedding, exact GELU
+        "opt": T.OPTConfig(**{k: v for k, v in common.items() if k not in ("intermediate_size", "initializer_range")},
+                           ffn_dim=128, max_position_embeddings=64, activation_function="gelu", tie_word_embeddings=False,
+                           init_std=0.2),
     }
 
 
