@@ -19,7 +19,8 @@ EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, on
 SITES = ("attn", "mlp", "resid")
 PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
 COMPRESSION_METHODS = ("dense", "wanda", "sparsegpt", "magnitude", "magnitude_global", "rtn", "gptq")  # compression.methods.COMPRESSORS
-QUANTIZERS = ("rtn", "gptq")  # methods that round weights (bits, groups) instead of removing them
+QUANTIZERS = ("rtn", "gptq")
+CHECKPOINT = "checkpoint"  # a variant read from a directory compressed elsewhere (not in the registry: nothing to run)  # methods that round weights (bits, groups) instead of removing them
 # the feature browser: how latents of two variants are paired, and how changed latents are ranked
 MATCH_METHODS = ("hungarian", "mutual")
 RANKINGS = ("most_changed", "dead", "unmatched", "density")
@@ -223,9 +224,14 @@ class CompressSpec:
     symmetric: bool = _help("Symmetric (zero-point free) quantization; False for asymmetric min/max.", default=True)
     act_order: bool = _added("GPTQ only: quantize columns by decreasing Hessian diagonal (act-order, desc_act).", default=False)
     damping: float = _added("SparseGPT and GPTQ: dampening added to the Hessian's diagonal, as a fraction of its mean.", default=0.01)
+    checkpoint: str = _added("Method checkpoint: a Hugging Face checkpoint directory compressed elsewhere (compressed-tensors, "
+                             "GPTQ, AWQ, or pruned and saved dense) whose weights replace the base model's.", default="")
 
     def __post_init__(self):
-        if self.method not in COMPRESSION_METHODS:
+        if (self.method == CHECKPOINT) != bool(self.checkpoint):
+            raise ValueError("A checkpoint variant needs both method='checkpoint' and the checkpoint directory: "
+                             "write checkpoint:PATH.")
+        if self.method not in (*COMPRESSION_METHODS, CHECKPOINT):
             raise ValueError(f"Unknown compression method {self.method!r}: choose from {', '.join(COMPRESSION_METHODS)} "
                              "(quantization: rtn, gptq).")
         object.__setattr__(self, "layer_sparsity", _freeze_layer_map(self.layer_sparsity))
@@ -280,6 +286,8 @@ class CompressSpec:
     def parse(cls, text: str) -> "CompressSpec":
         """A compression written the way ``label()`` writes it: 'dense', 'wanda-50%', 'magnitude-30%',
         'wanda-2:4', 'rtn-int4', 'rtn-int4-g128-asym' (also 'wanda:0.5')."""
+        if text.strip().lower().startswith(CHECKPOINT + ":"):
+            return cls(method=CHECKPOINT, checkpoint=text.strip()[len(CHECKPOINT) + 1:].strip(), sparsity=0.0)
         t = text.strip().lower().replace(" ", "")
         if t == "dense":
             return DENSE
@@ -295,11 +303,13 @@ class CompressSpec:
             value = float(m.group(2))
             return cls(method=m.group(1), sparsity=value / 100 if m.group(3) or value > 1 else value)
         raise ValueError(f"Compression {text!r} not understood: write dense, wanda-50%, sparsegpt-50%, magnitude-30%, "
-                         "wanda-2:4, rtn-int4, gptq-int4-g128 or gptq-int4-g128-asym-act.")
+                         "wanda-2:4, rtn-int4, gptq-int4-g128, gptq-int4-g128-asym-act or checkpoint:PATH.")
 
     def label(self) -> str:
         if self.method == "dense":
             return "dense"
+        if self.method == CHECKPOINT:
+            return f"checkpoint: {Path(self.checkpoint).name or self.checkpoint}"
         if self.quantizes:
             kind = "sym" if self.symmetric else "asym"
             return f"{self.method}-int{self.bits}-g{self.group_size}-{kind}" + ("-act" if self.act_order else "")

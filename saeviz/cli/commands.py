@@ -10,7 +10,7 @@ from saeviz.cli.options import compress_spec, eval_spec, train_spec, workbench
 from saeviz.jobs import tqdm_progress
 from saeviz.report.export import export_table
 from saeviz.sae.variants import VariantSpec
-from saeviz.specs import DENSE, BestRule, site_hook
+from saeviz.specs import CHECKPOINT, DENSE, BestRule, site_hook
 
 # The parser imports this module for every command, --help included: the pipeline (torch, ~2.5 s) is
 # imported by the commands themselves.
@@ -36,13 +36,29 @@ def cmd_compress(args) -> int:
     bench.compressed(spec, progress=tqdm_progress(f"compress {spec.label()}"))
     stats = bench.store.compress_stats(bench.compress_key(spec))
     if len(stats):
-        column = "quant_error" if spec.quantizes else "sparsity"
-        print(f"{column} per layer and matrix ({spec.label()}):")
-        print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
+        # a checkpoint may be pruned, quantized or both: show what it measures as
+        columns = ["sparsity", "quant_error"] if spec.method == CHECKPOINT else ["quant_error" if spec.quantizes else "sparsity"]
+        for column in columns:
+            print(f"{column} per layer and matrix ({spec.label()}):")
+            print(stats.pivot(index="layer", columns="matrix", values=column).round(4).to_string())
     ev = eval_spec(args)
     dense, comp = model_ce(bench, DENSE, ev), model_ce(bench, spec, ev)
     print(f"eval CE (nats, {ev.n_sequences} sequences): dense {dense:.4f} (perplexity {math.exp(dense):.2f})  "
           f"{spec.label()} {comp:.4f} (perplexity {math.exp(comp):.2f}), +{comp - dense:.4f}")
+    return 0
+
+
+def cmd_export_hf(args) -> int:
+    # lazy: torch loads when a command runs, not when the parser is built
+    from pathlib import Path
+
+    from saeviz.model.export import export_hf
+
+    bench, spec = workbench(args), compress_spec(args)
+    model = bench.compressed(spec, progress=tqdm_progress(f"compress {spec.label()}"))
+    out = export_hf(model, Path(args.out), variant=spec.label())
+    print(f"{spec.label()} {model.cfg.model_name} written to {out} as a Hugging Face OPT checkpoint "
+          "(transformers: AutoModelForCausalLM.from_pretrained; saeviz: --model DIR).")
     return 0
 
 

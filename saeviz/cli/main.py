@@ -69,6 +69,11 @@ def _add_engine_commands(sub) -> None:
             o.add_train_options(cmd, default_tokens=1_000_000)
         cmd.set_defaults(func=func)
 
+    export = sub.add_parser("export-hf", help="Write the model (or a compressed variant of it) as a Hugging Face checkpoint.")
+    export.add_argument("out", help="Directory to write (config.json, model.safetensors, the tokenizer).")
+    o.add_model_options(export), o.add_compress_options(export)
+    export.set_defaults(func=c.cmd_export_hf, method="dense")
+
     sweep = sub.add_parser("sweep", help="Layers x sites x SAE sparsities x variants on a compressed model (resumable).")
     o.add_model_options(sweep), o.add_compress_options(sweep), o.add_eval_options(sweep)
     o.add_sweep_options(sweep), o.add_train_options(sweep, default_tokens=0)

@@ -352,10 +352,10 @@ def _rewrite_block(model, layer: int, spec: CompressSpec, rewrite) -> dict[Matri
     out = {}
     for matrix in spec.matrices:
         param = weight_param(model, layer, matrix)
-        w_OI = SITES[matrix].to_linear(param.detach())
+        w_OI = SITES[matrix].to_linear(param.detach()).clone()  # the linear view may alias the parameter
         new_OI, keep_OI = rewrite(w_OI, matrix)
-        param.copy_(SITES[matrix].from_linear(new_OI, param.shape))
         error = None if keep_OI is not None else (w_OI - new_OI).abs().to(torch.float64).mean().item()
+        param.copy_(SITES[matrix].from_linear(new_OI, param.shape))
         keep = SITES[matrix].from_linear(keep_OI, param.shape).contiguous() if keep_OI is not None else None
         out[(layer, matrix)] = MatrixOutcome(mask=keep, quant_error=error, weight=param.detach().clone())
     return out

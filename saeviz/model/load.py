@@ -14,6 +14,7 @@ import torch
 from saeviz import embedded
 from saeviz.device import resolve_device, str_to_dtype
 from saeviz.errors import LoadError, UnsafeWeightsError
+from saeviz.model.checkpoint import load_dense_hf
 from saeviz.model.export import UNEMBED_BIAS, saeviz_export
 from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 from saeviz.model.hooks import hook_width
@@ -180,32 +181,19 @@ def _checkpoint_values(path: Path) -> int:
     return sum(check_safetensors(f) for f in files)
 
 
-def _load_hf_model(path: Path, dtype: torch.dtype):
-    # lazy: transformers takes seconds to import
-    from transformers import AutoModelForCausalLM
-
-    try:
-        # use_safetensors: never fall back to a pickled pytorch_model.bin lying next to the weights
-        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True, use_safetensors=True)
-    except Exception as exc:  # transformers raises many types here (OSError, SafetensorError, RuntimeError on shapes)
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise LoadError(f"transformers could not load the checkpoint in {path} ({first}): "
-                        "check that its weights match its config.json, or re-save it.") from None
-
-
-def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = torch.float32):
+def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = torch.float32, process: bool | None = None):
     """A local Hugging Face checkpoint (e.g. pruned by another tool) as a HookedTransformer, offline.
 
     Families: those in saeviz.model.families.FAMILIES (GPT-2, GPT-NeoX/Pythia, Llama, Mistral,
-    Gemma, Gemma-2, Qwen2). Weights are read from safetensors only."""
+    Gemma, Gemma-2, Qwen2, OPT). Weights are read from safetensors only; quantized checkpoints
+    (compressed-tensors, GPTQ, AWQ) are dequantized to dense weights (``saeviz.model.checkpoint``).
+    process: apply transformer_lens' weight processing (LayerNorm folding, centring); None decides as
+    from_pretrained does, except for saeviz's own exports, which load as they were written."""
     # lazy: transformer_lens takes seconds to import; transformers takes seconds to import
     from transformer_lens import HookedTransformer, HookedTransformerConfig
     from transformers import AutoTokenizer
 
     hf_config = _read_hf_config(path)
-    if getattr(hf_config, "quantization_config", None):
-        raise LoadError(f"{path} holds a quantized checkpoint, which transformer_lens cannot convert: give the "
-                        "full-precision checkpoint (saeviz quantizes it itself with --method rtn).")
     fields = hooked_config_fields(hf_config)
     n_values = _checkpoint_values(path)
     ensure_model_fits(n_values, path.name, device, dtype)
@@ -213,12 +201,12 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError, TypeError) as exc:
         raise LoadError(f"No usable tokenizer in {path} ({exc}): save the tokenizer next to the weights (tokenizer.save_pretrained).") from None
-    hf_model = _load_hf_model(path, dtype)
+    hf_model = load_dense_hf(path, hf_config, dtype)
     cfg = HookedTransformerConfig(**fields, model_name=path.name, init_weights=False, device=device, dtype=dtype)
     state = convert_weights(hf_model, cfg)
     del hf_model  # the state dict keeps what it needs
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
-    if saeviz_export(hf_config):
+    if process is False or (process is None and saeviz_export(hf_config)):
         # saeviz's own export: transformer_lens weights as they were, b_U beside GPT-2's tensors
         state.update(_extra_tensors(path, dtype))
         model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,

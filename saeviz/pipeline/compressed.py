@@ -9,10 +9,16 @@ from typing import Callable
 
 import torch
 
-from saeviz.compression.methods import apply_masks, apply_weights, compress_model
+import copy
+from pathlib import Path
+
+from saeviz.compression.methods import apply_masks, apply_weights, compress_model, weight_param
+from saeviz.errors import LoadError
+from saeviz.model.families import processing_flags
+from saeviz.model.load import load_local_checkpoint
 from saeviz.jobs import Progress
 from saeviz.resources import ensure_fits
-from saeviz.specs import CompressSpec
+from saeviz.specs import CHECKPOINT, PRUNABLE_MATRICES, CompressSpec
 from saeviz.store.db import Store
 
 
@@ -21,6 +27,8 @@ def compressed_model(base, compress: CompressSpec, key: str, store: Store, calib
     """``base`` compressed by ``compress`` (a copy; ``base`` itself for the dense model), stored under ``key``."""
     if compress.method == "dense":
         return base
+    if compress.method == CHECKPOINT:
+        return checkpoint_model(base, compress, key, store, model_name)
     # both paths deep-copy the model: refuse before the copy, not half-way through it
     ensure_fits(param_bytes(base), f"a {compress.label()} copy of the model", device=str(base.cfg.device))
     masks = store.get_tensors("model_masks", key)
@@ -44,6 +52,47 @@ def compressed_model(base, compress: CompressSpec, key: str, store: Store, calib
                               for row in result.rows()])
     store.put_timing(key, "compress", compress.label(), seconds)
     return result.model
+
+
+def checkpoint_model(base, compress: CompressSpec, key: str, store: Store, model_name: str):
+    """A checkpoint compressed elsewhere as a variant of ``base``: the checkpoint's weights in the base's
+    processing state (transformer_lens' LayerNorm folding and centring, when the base has them), and the
+    base's unembedding bias where the checkpoint's format has none (OPT, GPT-2, Llama hold no b_U).
+    Every parameter comes from the checkpoint (AWQ, for one, rescales the LayerNorms), measured per matrix
+    against the base; nothing is cached from a load that fails."""
+    ensure_fits(param_bytes(base) * 2, f"the checkpoint {compress.checkpoint} and the base model", device=str(base.cfg.device))
+    start = time.perf_counter()
+    raw = load_local_checkpoint(Path(compress.checkpoint).expanduser(), device=str(base.cfg.device), dtype=base.cfg.dtype, process=False)
+    _check_same_shapes(raw, base, compress.checkpoint)
+    model = raw
+    if base.cfg.normalization_type in ("LNPre", "RMSPre"):  # the base was loaded with fold_ln (from_pretrained's default)
+        model = copy.deepcopy(raw)
+        model.process_weights_(**processing_flags(model.cfg))
+    with torch.no_grad():
+        if not model.unembed.b_U.any():
+            model.unembed.b_U.copy_(base.unembed.b_U)
+    rows = []
+    for layer in range(base.cfg.n_layers):
+        for matrix in PRUNABLE_MATRICES:
+            ours, theirs = weight_param(raw, layer, matrix), weight_param(model, layer, matrix)
+            ref = weight_param(base, layer, matrix)
+            rows.append({"layer": layer, "matrix": matrix, "sparsity": float((ours == 0).float().mean()),
+                         "n_zero": int((ours == 0).sum()), "numel": ours.numel(),
+                         "quant_error": float((theirs - ref).abs().to(torch.float64).mean()), "method": compress.label()})
+    model.cfg.model_name = base.cfg.model_name
+    store.put_compress_stats([{**row, "compress_key": key, "model": model_name, "compression": compress.label()} for row in rows])
+    store.put_timing(key, "compress", compress.label(), time.perf_counter() - start)
+    return model.eval()
+
+
+def _check_same_shapes(model, base, where: str) -> None:
+    ours, theirs = model.state_dict(), base.state_dict()
+    for name, tensor in theirs.items():
+        other = ours.get(name)
+        if other is None or tuple(other.shape) != tuple(tensor.shape):
+            shape = "absent" if other is None else tuple(other.shape)
+            raise LoadError(f"The checkpoint in {where} does not match the base model {base.cfg.model_name}: {name} is "
+                            f"{shape} there and {tuple(tensor.shape)} in the base; use --model to name the model it was compressed from.")
 
 
 def param_bytes(model) -> int:

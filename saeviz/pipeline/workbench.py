@@ -8,6 +8,8 @@ evaluations in ``pipeline.runner``, keys in ``store.keys``; ``loaded()`` says wh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from saeviz.embedded import fingerprint as embedded_fingerprint
@@ -17,11 +19,12 @@ from saeviz.errors import CompatibilityError
 from saeviz.evals.splice import SpliceEngine
 from saeviz.exclusive import models_busy
 from saeviz.jobs import Progress
+from saeviz.model.checkpoint import fingerprint as checkpoint_fingerprint
 from saeviz.model.load import load_model
 from saeviz.pipeline.activation_cache import ActivationCache
 from saeviz.pipeline.compressed import compressed_model
 from saeviz.sae.load import check_compatible, load_sae, sae_config, sae_hook_name, sae_site
-from saeviz.specs import EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITES, CompressSpec, ModelSpec, SaeSpec, site_hook
+from saeviz.specs import CHECKPOINT, EMBEDDED, EMBEDDED_SAE_TEMPLATE, SITES, CompressSpec, ModelSpec, SaeSpec, site_hook
 from saeviz.store import keys
 from saeviz.store.db import Store
 from saeviz.tokens.fingerprint import fingerprint, tokenizer_for
@@ -146,7 +149,8 @@ class Workbench:
 
     # --- memoised artifacts -------------------------------------------------------------------------
     def compress_key(self, compress: CompressSpec) -> str:
-        return keys.compress_key(self.model_key, compress, token_set_key(self.tokens_source))
+        checkpoint_id = checkpoint_fingerprint(Path(compress.checkpoint)) if compress.method == CHECKPOINT else None
+        return keys.compress_key(self.model_key, compress, token_set_key(self.tokens_source), checkpoint_id)
 
     def compressed(self, compress: CompressSpec, progress: Progress | None = None):
         """The compressed model; pruning masks come from the cache when present (no calibration pass)."""

@@ -34,8 +34,11 @@ def model_key(model_spec: ModelSpec, embedded_fingerprint: str | None) -> str:
     return combine_keys(spec_key(model_spec), embedded_fingerprint)
 
 
-def compress_key(model: str, compress: CompressSpec, tokens_source: str) -> str:
-    """A compressed variant of the model keyed ``model``, calibrated on ``tokens_source``."""
+def compress_key(model: str, compress: CompressSpec, tokens_source: str, checkpoint_id: str | None = None) -> str:
+    """A compressed variant of the model keyed ``model``, calibrated on ``tokens_source``; a checkpoint
+    variant also by its files' ``checkpoint_id`` (a re-saved checkpoint gets a new key)."""
+    if checkpoint_id is not None:
+        return combine_keys(model, spec_key(compress), tokens_source, checkpoint_id)
     return combine_keys(model, spec_key(compress), tokens_source)
 
 
