@@ -27,6 +27,14 @@ def quantization_method(hf_config) -> str | None:
     return None if qc is None else str(qc.get("quant_method", "unknown")).lower()
 
 
+def check_readable(path: Path, hf_config) -> None:
+    """Refuse, before any weight is read, a quantization method saeviz cannot dequantize."""
+    method = quantization_method(hf_config)
+    if method is not None and method not in QUANTIZED_FORMATS:
+        raise LoadError(f"{path} is quantized with {method!r}, which saeviz cannot read: supported are "
+                        f"{', '.join(QUANTIZED_FORMATS)} (or give the full-precision checkpoint and let saeviz quantize it).")
+
+
 def _quant_config(hf_config) -> dict | None:
     qc = getattr(hf_config, "quantization_config", None)
     if qc is None:
@@ -140,9 +148,7 @@ def load_dense_hf(path: Path, hf_config, dtype: torch.dtype):
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise LoadError(f"transformers could not load the checkpoint in {path} ({first}): "
                         "check that its weights match its config.json, or re-save it.") from None
-    if method not in QUANTIZED_FORMATS:
-        raise LoadError(f"{path} is quantized with {method!r}, which saeviz cannot read: supported are "
-                        f"{', '.join(QUANTIZED_FORMATS)} (or give the full-precision checkpoint and let saeviz quantize it).")
+    check_readable(path, hf_config)
     state = _dequantized_state(path, qc, method)
     dense_config = copy.deepcopy(hf_config)
     del dense_config.quantization_config

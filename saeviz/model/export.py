@@ -42,7 +42,14 @@ def _check_exportable(cfg) -> None:
         raise LoadError(f"{cfg.model_name} cannot be written as a Hugging Face (OPT) checkpoint: {'; '.join(problems)}.")
 
 
+OPT_LINEARS = {"W_Q": "self_attn.q_proj", "W_K": "self_attn.k_proj", "W_V": "self_attn.v_proj",
+               "W_O": "self_attn.out_proj", "W_in": "fc1", "W_out": "fc2"}
 OPT_POSITION_OFFSET = 2  # OPT's position table starts two rows in (a fairseq legacy)
+
+
+def opt_linear_name(layer: int, matrix: str) -> str:
+    """The OPT weight holding transformer_lens' ``matrix`` of block ``layer`` (nn.Linear, (d_out, d_in))."""
+    return f"model.decoder.layers.{layer}.{OPT_LINEARS[matrix]}.weight"
 
 
 def opt_state_dict(model) -> dict[str, torch.Tensor]:

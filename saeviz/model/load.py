@@ -14,7 +14,7 @@ import torch
 from saeviz import embedded
 from saeviz.device import resolve_device, str_to_dtype
 from saeviz.errors import LoadError, UnsafeWeightsError
-from saeviz.model.checkpoint import load_dense_hf
+from saeviz.model.checkpoint import check_readable, load_dense_hf
 from saeviz.model.export import UNEMBED_BIAS, saeviz_export
 from saeviz.model.families import convert_weights, hooked_config_fields, processing_flags
 from saeviz.model.hooks import hook_width
@@ -194,6 +194,7 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
     from transformers import AutoTokenizer
 
     hf_config = _read_hf_config(path)
+    check_readable(path, hf_config)
     fields = hooked_config_fields(hf_config)
     n_values = _checkpoint_values(path)
     ensure_model_fits(n_values, path.name, device, dtype)

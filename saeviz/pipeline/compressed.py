@@ -71,18 +71,19 @@ def checkpoint_model(base, compress: CompressSpec, key: str, store: Store, model
     with torch.no_grad():
         if not model.unembed.b_U.any():
             model.unembed.b_U.copy_(base.unembed.b_U)
-    rows = []
-    for layer in range(base.cfg.n_layers):
-        for matrix in PRUNABLE_MATRICES:
-            ours, theirs = weight_param(raw, layer, matrix), weight_param(model, layer, matrix)
-            ref = weight_param(base, layer, matrix)
-            rows.append({"layer": layer, "matrix": matrix, "sparsity": float((ours == 0).float().mean()),
-                         "n_zero": int((ours == 0).sum()), "numel": ours.numel(),
-                         "quant_error": float((theirs - ref).abs().to(torch.float64).mean()), "method": compress.label()})
+        rows = [_matrix_row(raw, model, base, layer, matrix) | {"method": compress.label()}
+                for layer in range(base.cfg.n_layers) for matrix in PRUNABLE_MATRICES]
     model.cfg.model_name = base.cfg.model_name
     store.put_compress_stats([{**row, "compress_key": key, "model": model_name, "compression": compress.label()} for row in rows])
     store.put_timing(key, "compress", compress.label(), time.perf_counter() - start)
     return model.eval()
+
+
+def _matrix_row(raw, model, base, layer: int, matrix: str) -> dict:
+    """Sparsity as saved (before any centring moves the zeros) and mean |change| against the base as used."""
+    ours, used, ref = (weight_param(m, layer, matrix) for m in (raw, model, base))
+    return {"layer": layer, "matrix": matrix, "sparsity": float((ours == 0).float().mean()), "n_zero": int((ours == 0).sum()),
+            "numel": ours.numel(), "quant_error": float((used - ref).abs().to(torch.float64).mean())}
 
 
 def _check_same_shapes(model, base, where: str) -> None:

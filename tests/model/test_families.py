@@ -103,9 +103,9 @@ def test_dropped_biases_and_quantized_checkpoints_are_refused(tmp_path, tokenize
     with pytest.raises(LoadError, match="attention_bias"):
         hooked_config_fields(T.LlamaConfig(**COMMON, vocab_size=300, attention_bias=True))
     config = T.LlamaConfig(**COMMON, vocab_size=300).to_dict()
-    config["quantization_config"] = {"quant_method": "gptq", "bits": 4}
+    config["quantization_config"] = {"quant_method": "hqq", "nbits": 4}  # refused before any weight is read
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(LoadError, match="full-precision"):
+    with pytest.raises(LoadError, match="'hqq'.*supported are compressed-tensors, gptq, awq"):
         load_model(ModelSpec(name=str(tmp_path), device="cpu"))
 
 
