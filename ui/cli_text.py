@@ -7,6 +7,8 @@ def compress_flags(comp) -> str:
     """`python -m saeviz` flags of a CompressSpec."""
     if comp.method == "dense":
         return "--method dense"
+    if comp.method == "checkpoint":
+        return f"--compression 'checkpoint:{comp.checkpoint}'"
     if comp.quantizes:
         how = f"--method {comp.method} --bits {comp.bits} --group-size {comp.group_size}" + ("" if comp.symmetric else " --asymmetric")
         how += " --act-order" if comp.act_order else ""

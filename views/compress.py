@@ -10,7 +10,7 @@ import streamlit as st
 
 from saeviz.pipeline import runner
 from saeviz.report.plots import compress_stats_figure, model_ce_figure
-from saeviz.specs import DENSE
+from saeviz.specs import CHECKPOINT, DENSE
 from ui import jobs
 from ui.cached import compress_stats, page_workbench, read_runs
 from ui.cli_text import compress_flags
@@ -62,7 +62,8 @@ with right:
     st.subheader("What it did")
     if dense_ce is None or comp_ce is None or stats.empty:
         st.info(f"{spec.label()} is not computed yet" + (" (the dense model's CE is cached)" if dense_ce is not None else "")
-                + ": about a minute on the embedded default for WANDA (calibration), seconds for magnitude and RTN.")
+                + ": seconds on the embedded default for WANDA, SparseGPT and GPTQ (calibration), magnitude and RTN; "
+                "a checkpoint is read and measured against this model.")
         if st.button("Compress and measure", type="primary", key="cp_run"):
             jobs.start(job_key, f"compress {spec.label()}", _work)
     jobs.job_panel(job_key)
@@ -78,12 +79,13 @@ with right:
                     specs={"compression": spec.label(), "eval_sequences": eval_spec.n_sequences},
                     cli=[f"python -m saeviz compress {compress_flags(spec)} --eval-sequences {eval_spec.n_sequences}"], key="cp_ce")
 
-if len(stats):
-    value = "quant_error" if spec.quantizes else "sparsity"
-    st.subheader("Achieved sparsity per layer and matrix" if value == "sparsity" else "Quantization error per layer and matrix")
-    show_figure(compress_stats_figure(stats, value), f"{spec.label()} per matrix", data=stats.drop(columns=["compress_key"]),
-                specs={"compression": spec.label()}, cli=[f"python -m saeviz compress {compress_flags(spec)}"], key="cp_stats")
-    if value == "sparsity":
+VALUE_TITLES = {"sparsity": "Achieved sparsity per layer and matrix", "quant_error": "Mean |change| of each weight per layer and matrix"}
+values = ["sparsity", "quant_error"] if spec.method == CHECKPOINT else ["quant_error" if spec.quantizes else "sparsity"]
+for value in values if len(stats) else []:
+    st.subheader(VALUE_TITLES[value] + (" (against this model)" if spec.method == CHECKPOINT else ""))
+    show_figure(compress_stats_figure(stats, value), f"{spec.label()} {value} per matrix", data=stats.drop(columns=["compress_key"]),
+                specs={"compression": spec.label()}, cli=[f"python -m saeviz compress {compress_flags(spec)}"], key=f"cp_stats_{value}")
+    if value == "sparsity" and spec.method != CHECKPOINT:
         per_layer = stats.groupby("layer")["sparsity"].agg(["min", "max"]).reset_index()
         per_layer.insert(1, "asked", [spec.sparsity_for(int(layer)) for layer in per_layer["layer"]])
         st.dataframe(per_layer.rename(columns={"min": "achieved (lowest matrix)", "max": "achieved (highest matrix)"}),

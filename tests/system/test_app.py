@@ -170,6 +170,33 @@ def test_compressing_runs_as_a_background_job_and_shows_its_results(app):
     assert heat["data"][0]["text"][0][0] == "29.7%"  # W_Q, per row of 128 inputs: floor(0.3 * 128) = 38 -> 38/128
 
 
+def test_a_downloaded_checkpoint_is_a_compression_like_any_other(app):
+    import time
+
+    app.switch_page("views/compress.py").run()
+    app.selectbox(key="cp_method").set_value("gptq").run()
+    app.toggle(key="cp_act").set_value(True).run()
+    assert any("`gptq-int4-g128-sym-act`" in c.value for c in app.caption)
+    app.selectbox(key="cp_method").set_value("checkpoint").run()
+    app.text_input(key="cp_checkpoint").set_value("/no/such/dir").run()
+    assert not app.exception and "has no config.json" in app.error[0].value
+    folder = Path(__file__).resolve().parent.parent / "fixtures" / "compressed" / "gptqmodel-gptq-int4-g32-asym"
+    app.text_input(key="cp_checkpoint").set_value(str(folder)).run()
+    app.number_input(key="eval_n").set_value(4).run()
+    app.button(key="cp_run").click().run()
+    label = "checkpoint: gptqmodel-gptq-int4-g32-asym"
+    deadline = time.monotonic() + 120
+    while f"CE, {label}" not in {m.label for m in app.metric} and time.monotonic() < deadline:
+        time.sleep(1)
+        app.run()
+    assert not app.exception, app.exception
+    cards = {m.label: m.value for m in app.metric}
+    assert float(cards[f"CE, {label}"]) > float(cards["CE, dense (nats)"])
+    heats = [c for c in (_chart(app, i) for i in range(len(app.get("plotly_chart")))) if c["data"][0]["type"] == "heatmap"]
+    assert len(heats) == 2  # its sparsity and its change against the base, per matrix
+    assert any("against this model" in h.value for h in app.subheader)
+
+
 def _sweep_page(app, compression=WANDA, layers=(0, 1)):
     app.switch_page("views/sweep.py").run()
     app.selectbox(key="sw_comp").set_value(compression)
