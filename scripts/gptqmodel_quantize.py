@@ -41,10 +41,10 @@ def main(export_dir: str, calibration: str, out_dir: str, only: list[str]) -> No
 
 def write_library_dequant(target: Path) -> None:
     """The library's own dequantization of the first and last block's packed layers, for the tests to match."""
+    import json
+
     from gptqmodel import GPTQModel
     from safetensors.torch import save_file
-
-    import json
 
     qc = json.loads((target / "config.json").read_text())["quantization_config"]
     if qc["quant_method"] == "awq":
@@ -55,7 +55,7 @@ def write_library_dequant(target: Path) -> None:
         n_layers = json.loads((target / "config.json").read_text())["num_hidden_layers"]
         out = {}
         for name in [k[: -len(".qweight")] for k in state if k.endswith(".qweight")]:
-            if f"layers.0." in name or f"layers.{n_layers - 1}." in name:
+            if "layers.0." in name or f"layers.{n_layers - 1}." in name:
                 w = dequantize_gemm(state[name + ".qweight"], state[name + ".qzeros"], state[name + ".scales"],
                                     qc["bits"], qc["group_size"])
                 out[name + ".weight"] = w.float().T.contiguous()

@@ -492,25 +492,23 @@ def compress_model(model, spec: CompressSpec, calib_tokens: torch.Tensor | None 
     )
 
 
-def apply_weights(model, weights: dict[MatrixKey, torch.Tensor]):
-    """A new model with its matrices replaced by ``weights`` ({(layer, matrix): parameter in transformer_lens orientation})."""
+def _per_matrix(model, tensors: dict[MatrixKey, torch.Tensor], what: str, apply) -> object:
+    """A deep copy of ``model`` with ``apply(param, tensor)`` run on each (layer, matrix) of ``tensors``."""
     work = copy.deepcopy(model)
     with torch.no_grad():
-        for (layer, matrix), value in weights.items():
+        for (layer, matrix), value in tensors.items():
             param = weight_param(work, layer, matrix)
             if tuple(value.shape) != tuple(param.shape):
-                raise ValueError(f"Weights for layer {layer} {matrix} have shape {tuple(value.shape)}, the model's {tuple(param.shape)}.")
-            param.copy_(value.to(device=param.device, dtype=param.dtype))
+                raise ValueError(f"{what} for layer {layer} {matrix} has shape {tuple(value.shape)}, the weight {tuple(param.shape)}.")
+            apply(param, value.to(device=param.device))
     return work
+
+
+def apply_weights(model, weights: dict[MatrixKey, torch.Tensor]):
+    """A new model with its matrices replaced by ``weights`` ({(layer, matrix): parameter in transformer_lens orientation})."""
+    return _per_matrix(model, weights, "Weights", lambda param, value: param.copy_(value.to(param.dtype)))
 
 
 def apply_masks(model, masks: dict[MatrixKey, torch.Tensor]):
     """A new model with ``masks`` ({(layer, matrix): bool keep-mask in transformer_lens orientation}) applied."""
-    work = copy.deepcopy(model)
-    with torch.no_grad():
-        for (layer, matrix), keep in masks.items():
-            param = weight_param(work, layer, matrix)
-            if tuple(keep.shape) != tuple(param.shape):
-                raise ValueError(f"Mask for layer {layer} {matrix} has shape {tuple(keep.shape)}, the weight {tuple(param.shape)}.")
-            param.mul_(keep.to(device=param.device, dtype=torch.bool))
-    return work
+    return _per_matrix(model, masks, "Mask", lambda param, keep: param.mul_(keep.to(torch.bool)))

@@ -11,6 +11,7 @@ Everything else of the model (embeddings, norms, biases) is read as saved.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from pathlib import Path
 
@@ -196,8 +197,6 @@ def describe(path: Path) -> dict:
 def fingerprint(path: Path) -> str:
     """16 hex characters that change when a checkpoint's config or any weight file changes (header and size:
     no weights read), so a cached variant is never served for a re-saved checkpoint at the same path."""
-    import hashlib
-
     path = Path(path).expanduser()
     if not (path / "config.json").is_file():
         raise LoadError(f"Checkpoint {path} is not a Hugging Face checkpoint directory (no config.json there): "

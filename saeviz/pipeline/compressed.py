@@ -4,19 +4,18 @@ statistics, per-matrix report and timing stored."""
 
 from __future__ import annotations
 
+import copy
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
 
-import copy
-from pathlib import Path
-
 from saeviz.compression.methods import apply_masks, apply_weights, compress_model, weight_param
 from saeviz.errors import LoadError
+from saeviz.jobs import Progress
 from saeviz.model.families import processing_flags
 from saeviz.model.load import load_local_checkpoint
-from saeviz.jobs import Progress
 from saeviz.resources import ensure_fits
 from saeviz.specs import CHECKPOINT, PRUNABLE_MATRICES, CompressSpec
 from saeviz.store.db import Store
