@@ -256,7 +256,7 @@ def test_model_too_large_is_refused_before_loading(gpt2_checkpoint, monkeypatch,
 
     path, _ = gpt2_checkpoint
     monkeypatch.setattr(saeviz.resources, "_available_ram", lambda: 100_000)  # 100 kB free
-    monkeypatch.setattr(saeviz.model.load, "_load_hf_model", lambda *a: pytest.fail("loading started"))
+    monkeypatch.setattr(saeviz.model.load, "load_dense_hf", lambda *a: pytest.fail("loading started"))
     assert main(["info", "--model", str(path), "--device", "cpu"]) == 2
     line = one_error_line(capsys)
     assert "M parameters" in line and "but only 97.7 KiB of memory is free" in line
