@@ -82,7 +82,8 @@ with right:
 VALUE_TITLES = {"sparsity": "Achieved sparsity per layer and matrix", "quant_error": "Mean |change| of each weight per layer and matrix"}
 values = ["sparsity", "quant_error"] if spec.method == CHECKPOINT else ["quant_error" if spec.quantizes else "sparsity"]
 for value in values if len(stats) else []:
-    st.subheader(VALUE_TITLES[value] + (" (against this model)" if spec.method == CHECKPOINT else ""))
+    where = {"sparsity": " (as saved)", "quant_error": " (against this model)"}[value] if spec.method == CHECKPOINT else ""
+    st.subheader(VALUE_TITLES[value] + where)
     show_figure(compress_stats_figure(stats, value), f"{spec.label()} {value} per matrix", data=stats.drop(columns=["compress_key"]),
                 specs={"compression": spec.label()}, cli=[f"python -m saeviz compress {compress_flags(spec)}"], key=f"cp_stats_{value}")
     if value == "sparsity" and spec.method != CHECKPOINT:

@@ -129,16 +129,22 @@ def step_best(rows, cfg, main) -> TourStep | None:
                     plots.grouped_bars_figure(table, "metric", order, "SAE variants on the compressed model (mean over units)"), table)
 
 
+SECOND_ORDER_PAIRS = (("sparsegpt-50%", "wanda-50%"), ("sparsegpt-2:4", "wanda-2:4"), ("gptq-int4-g128-sym", "rtn-int4-g128-sym"))
+
+
 def step_overlay(rows, cfg, main) -> TourStep | None:
     core = _core(rows)
     data = core[(core["variant"] == "pretrained") & (core["metric"] == "explained_variance")]
     if data["compression"].nunique() < 2:
         return None
     means = data.groupby("compression")["value"].mean().sort_values(ascending=False)
+    pairs = [(a, b) for a, b in SECOND_ORDER_PAIRS if a in means and b in means]
+    second = ("" if not pairs else " Second-order compression keeps the SAE closer than its first-order counterpart at the "
+              "same sparsity or bits: " + "; ".join(f"{a} {means[a]:.3f} against {b} {means[b]:.3f}" for a, b in pairs) + ".")
     return TourStep("6. Other compressions",
                     "The paper's future work: quantized and other compressed models.",
                     "Pretrained SAE applied as is, mean explained variance: "
-                    + "; ".join(f"{c} {v:.3f}" for c, v in means.items()) + ".",
+                    + "; ".join(f"{c} {v:.3f}" for c, v in means.items()) + "." + second,
                     plots.layerwise_figure(data.assign(label="pretrained"), "explained_variance",
                                            title="Pretrained SAE, explained variance per layer, by compression"), data)
 

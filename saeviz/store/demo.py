@@ -36,7 +36,8 @@ class DemoSettings:
     """What the demo data holds; the pages open on these settings so that they show it at once."""
 
     compression: str = _help("The main compression (a label python -m saeviz understands, e.g. wanda-50%).", default="wanda-50%")
-    overlays: tuple[str, ...] = _help("Other compressions for the layer-wise overlay.", default=("wanda-2:4", "rtn-int4-g128-sym"))
+    overlays: tuple[str, ...] = _help("Other compressions for the layer-wise overlay.",
+                                      default=("wanda-2:4", "rtn-int4-g128-sym", "sparsegpt-50%", "gptq-int4-g128-sym"))
     sites: tuple[str, ...] = _help("Sites of the sweep.", default=SITES)
     layers: tuple[int, ...] = _help("Layers of the sweep (empty: all).", default=())
     sae_sparsities: tuple[float, ...] = _help("SAE sparsities of the sweep.", default=DEFAULT_SAE_SWEEP)

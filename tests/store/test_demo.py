@@ -90,6 +90,18 @@ def test_tour_sentences_come_from_the_shipped_numbers(tmp_path):
     assert all(s.figure is not None and len(s.data) for s in steps)
 
 
+def test_the_tour_sets_second_order_methods_against_first_order_ones(tmp_path):
+    from saeviz.embedded import fingerprint
+    from saeviz.report.tour import tour_steps
+
+    rows = [_row("k1", "dense", None, None, "model", None, "ce_loss", 3.0), _row("k2", "wanda-50%", None, None, "model", None, "ce_loss", 3.3)]
+    for comp, ev in (("wanda-50%", 0.80), ("sparsegpt-50%", 0.85), ("rtn-int4-g128-sym", 0.88), ("gptq-int4-g128-sym", 0.89)):
+        rows += [_row(f"{comp}{layer}", comp, "resid", layer, "pretrained", None, "explained_variance", ev) for layer in (0, 1)]
+    step = next(s for s in tour_steps(_demo_dir(tmp_path, fingerprint(), rows)) if s.title == "6. Other compressions")
+    assert "sparsegpt-50% 0.850 against wanda-50% 0.800" in step.finding
+    assert "gptq-int4-g128-sym 0.890 against rtn-int4-g128-sym 0.880" in step.finding
+
+
 # --- cache keys the pages read ------------------------------------------------------------------------
 def test_model_ce_key_is_the_key_the_workbench_stores_under(tmp_path, tiny_model, tiny_tokens):
     from saeviz.pipeline.runner import model_ce
