@@ -20,10 +20,27 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for needle in ("cold (computed", "warm (read from the database)", "speed-up", "largest relative difference",
-                   "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts"):
+                   "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: SAE encode",
+                   "saeviz / floor"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
     assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "features"}
     assert figures["sweep"]["max_rel_diff"] <= 1e-4
+    floor = figures["sweep"]["floor_parts"]
+    assert floor["total_s"] > 0 and abs(floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] - floor["total_s"]) < 1e-9
+    assert figures["sweep"]["floor_ratio"] == figures["sweep"]["ours_s"] / floor["total_s"]
     assert figures["wanda"]["gpt2-small-shaped"]["parameters"] > 1e8
     print(text)  # the figures, in the test log
+
+
+@pytest.mark.parametrize("arch", ["topk", "standard"])
+def test_the_floor_times_the_saes_own_computation(arch, make_sae):
+    # the floor must time the work the sweep really does: the same reconstruction as sae_lens' own
+    import torch
+
+    from saeviz.bench.floor import _sae_part
+
+    sae = make_sae(arch, 16, 64, "blocks.0.hook_resid_post")
+    x = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(_sae_part(sae, x)(), sae.decode(sae.encode(x)), atol=1e-5)
