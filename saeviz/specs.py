@@ -19,8 +19,8 @@ EMBEDDED_SAE_TEMPLATE = "embedded/{site}/layer_{layer}"  # the embedded SAEs, on
 SITES = ("attn", "mlp", "resid")
 PRUNABLE_MATRICES = ("W_Q", "W_K", "W_V", "W_O", "W_in", "W_out")
 COMPRESSION_METHODS = ("dense", "wanda", "sparsegpt", "magnitude", "magnitude_global", "rtn", "gptq")  # compression.methods.COMPRESSORS
-QUANTIZERS = ("rtn", "gptq")
-CHECKPOINT = "checkpoint"  # a variant read from a directory compressed elsewhere (not in the registry: nothing to run)  # methods that round weights (bits, groups) instead of removing them
+QUANTIZERS = ("rtn", "gptq")  # methods that round weights (bits, groups) instead of removing them
+CHECKPOINT = "checkpoint"  # a variant read from a directory compressed elsewhere (not in the registry: nothing to run)
 # the feature browser: how latents of two variants are paired, and how changed latents are ranked
 MATCH_METHODS = ("hungarian", "mutual")
 RANKINGS = ("most_changed", "dead", "unmatched", "density")

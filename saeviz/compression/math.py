@@ -113,7 +113,7 @@ def magnitude_global_mask(weight_OI: torch.Tensor, sparsity: float) -> torch.Ten
 
 # --- round-to-nearest quantization -------------------------------------------------------------
 
-def quant_groups(weight_OI: torch.Tensor, group_size: int) -> list[tuple[slice, int]]:
+def _groups(weight_OI: torch.Tensor, group_size: int) -> list[tuple[slice, int]]:
     """Column slices of the quantization groups: ``group_size`` consecutive inputs of a row.
 
     group_size 0 (or >= d_in) means one group per row. When d_in is not a multiple of group_size the
@@ -162,7 +162,7 @@ def _rtn(weight_OI: torch.Tensor, bits: int, group_size: int, symmetric: bool) -
     # float64 so that the dequantized grid is exact to well below float32's resolution.
     w_OI = weight_OI.detach().to(torch.float64)
     deq_OI, step_OI = torch.empty_like(w_OI), torch.empty_like(w_OI)
-    for cols, _ in quant_groups(w_OI, group_size):
+    for cols, _ in _groups(w_OI, group_size):
         deq, step = _rtn_group(w_OI[:, cols], bits, symmetric)
         deq_OI[:, cols], step_OI[:, cols] = deq, step.expand_as(deq)
     return deq_OI.to(weight_OI.dtype), step_OI.to(weight_OI.dtype)

@@ -11,8 +11,8 @@ Everything else of the model (embeddings, norms, biases) is read as saved.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
-import json
 from pathlib import Path
 
 import torch
@@ -186,14 +186,6 @@ def _load_compressed_tensors(path: Path, dtype: torch.dtype):
                                                 quantization_config=CompressedTensorsConfig(dequantize=True))
 
 
-def describe(path: Path) -> dict:
-    """What a checkpoint's config says about its compression (for pages and errors)."""
-    config = json.loads((Path(path) / "config.json").read_text())
-    qc = config.get("quantization_config") or {}
-    return {"quant_method": qc.get("quant_method"), "format": qc.get("format") or qc.get("checkpoint_format"),
-            "bits": qc.get("bits"), "group_size": qc.get("group_size")}
-
-
 def fingerprint(path: Path) -> str:
     """16 hex characters that change when a checkpoint's config or any weight file changes (header and size:
     no weights read), so a cached variant is never served for a re-saved checkpoint at the same path."""
@@ -201,6 +193,14 @@ def fingerprint(path: Path) -> str:
     if not (path / "config.json").is_file():
         raise LoadError(f"Checkpoint {path} is not a Hugging Face checkpoint directory (no config.json there): "
                         "check the path given after checkpoint:.")
+    # every page rerun forms the variant's keys: read the files again only when one of them changed
+    stamp = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in [path / "config.json", *sorted(path.glob("*.safetensors"))])
+    return _fingerprint(str(path), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(folder: str, stamp: tuple) -> str:  # stamp: only the cache key (names, sizes, mtimes)
+    path = Path(folder)
     digest = hashlib.sha256((path / "config.json").read_bytes())
     for file in sorted(path.glob("*.safetensors")):
         with open(file, "rb") as f:

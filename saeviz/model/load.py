@@ -208,7 +208,7 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
     del hf_model  # the state dict keeps what it needs
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     if process is False or (process is None and saeviz_export(hf_config)):
-        # saeviz's own export: transformer_lens weights as they were, b_U beside GPT-2's tensors
+        # saeviz's own export (or a base's processing state): weights as they were, b_U where the export kept it
         state.update(_extra_tensors(path, dtype))
         model.load_and_process_state_dict(state, fold_ln=False, center_writing_weights=False, center_unembed=False,
                                           fold_value_biases=False)
@@ -218,7 +218,7 @@ def load_local_checkpoint(path: Path, device: str = "cpu", dtype: torch.dtype = 
 
 
 def _extra_tensors(path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    """transformer_lens tensors that GPT-2's format has no place for, stored by ``export_gpt2``."""
+    """transformer_lens tensors that the exported format has no place for, stored by ``export_hf`` (b_U)."""
     # lazy: safetensors loads only when a checkpoint is read
     from safetensors import safe_open
 
