@@ -26,7 +26,8 @@ cfg = demo.settings()
 
 c = st.columns([2, 1.4, 1.4])
 with c[0]:
-    default = [default_compression()] + (list(cfg.overlays) if cfg else [])
+    # two overlays by default: with every shipped one (4) the 12 curves per panel cannot be told apart
+    default = [default_compression()] + (list(cfg.overlays[:2]) if cfg else [])
     compressions = compressions_multi("Compressions (overlaid)", "ly_comps", default)
 metrics = list(METRIC_LABELS)
 metric = c[1].selectbox("Metric", metrics, index=metrics.index("explained_variance"), format_func=metric_label, key="ly_metric")
