@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from contextlib import contextmanager
 
 _LOCK = threading.RLock()
 
@@ -20,6 +21,19 @@ _LOCK = threading.RLock()
 def models_busy() -> threading.RLock:
     """The process-wide lock; ``with models_busy():`` around work on a model that no entry point covers."""
     return _LOCK
+
+
+@contextmanager
+def models_busy_waited():
+    """``models_busy()`` that says whether another thread held it first (so that work it may have done
+    meanwhile is looked up only then)."""
+    waited = not _LOCK.acquire(blocking=False)
+    if waited:
+        _LOCK.acquire()
+    try:
+        yield waited
+    finally:
+        _LOCK.release()
 
 
 def exclusive(fn):

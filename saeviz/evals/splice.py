@@ -2,9 +2,13 @@
 
 The paper's scripts (and saeviz before this module) ran, for every SAE evaluated, a clean forward pass
 and a spliced forward pass from the embedding. Here, per (model variant, token set), the clean run is
-done once: its next-token log-probabilities (for KL) and the residual stream entering every block are
-kept. An SAE spliced in at a hook of block l then runs only blocks l.. and the unembedding, starting
-from the cached ``blocks.l.hook_resid_pre``. Zero ablation is computed once per hook.
+done once: its next-token log-probabilities (for KL) and the residual stream entering and crossing every
+block are kept. An SAE spliced in at one of the paper's sites of block l, with its reconstructions
+already computed, starts *after* the hook: the spliced residual leaving block l is assembled from the
+cached ones (resid_post: the reconstruction itself; mlp_out: resid_mid + reconstruction; hook_z: its
+output projection, then the block's MLP), and only blocks l+1.. and the unembedding run. Other hooks,
+and SAEs whose reconstructions are not given, run from the cached ``blocks.l.hook_resid_pre`` with a
+hook. Zero ablation is computed once per hook.
 
 Positions: BOS/EOS/PAD are never spliced (their activations are outliers the SAEs were not trained on),
 and a next-token term counts only when both the token and the one it predicts are ordinary tokens.
@@ -14,14 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import einops
 import torch
 
 from saeviz.evals.metrics import ce_loss_score
 from saeviz.model.activations import keep_positions, special_token_ids
-from saeviz.model.hooks import flat_heads, layer_of
+from saeviz.model.hooks import flat_heads, hook_width, layer_of
 
-# Rows of the unembedding processed at once when computing log-sum-exp (bounds the logits in memory).
-LSE_CHUNK_TOKENS = 2048
+# Rows of the unembedding processed at once when computing log-sum-exp: on the CPU a chunk of logits that
+# stays in the L2 cache through max, subtract, exp and sum (256 x 4,096 floats, 4 MB) is twice as fast as
+# 2,048 rows; on a GPU larger chunks only bound memory.
+LSE_CHUNK_TOKENS = {"cpu": 256}
+LSE_CHUNK_TOKENS_DEFAULT = 8192
 
 
 @dataclass
@@ -29,7 +37,8 @@ class _CleanBatch:
     tokens_BT: torch.Tensor
     keep_BT: torch.Tensor  # positions that are spliced
     scored_BP: torch.Tensor  # next-token terms that count, [batch, pos-1]
-    resid_pre: dict[int, torch.Tensor]  # layer -> [batch, pos, d_model] entering that block
+    resid_pre: dict[int, torch.Tensor]  # layer -> [batch, pos, d_model] entering that block (n_layers: the final one)
+    resid_mid: dict[int, torch.Tensor]  # layer -> [batch, pos, d_model] between its attention and its MLP
     ce_BP: torch.Tensor  # clean next-token CE per position
     neg_entropy_BP: torch.Tensor  # sum_v p log p of the clean distribution
     # logits are h @ W_U + b_U with h of width d_model, so the clean distribution p enters the KL only
@@ -65,11 +74,18 @@ def splice_hook(sae, keep_BT: torch.Tensor | None, x_hat_KD: torch.Tensor | None
 
 
 def logsumexp_of_unembed(h_ND: torch.Tensor, W_U_DV: torch.Tensor, b_U_V: torch.Tensor) -> torch.Tensor:
-    """[N] log-sum-exp over the vocabulary of h @ W_U + b_U, a chunk of rows at a time."""
-    out = torch.empty(h_ND.shape[0], dtype=torch.float32, device=h_ND.device)
-    for start in range(0, h_ND.shape[0], LSE_CHUNK_TOKENS):
-        logits = torch.addmm(b_U_V, h_ND[start:start + LSE_CHUNK_TOKENS], W_U_DV)
-        out[start:start + LSE_CHUNK_TOKENS] = logits.logsumexp(-1)
+    """[N] log-sum-exp over the vocabulary of h @ W_U + b_U, a chunk of rows at a time (max-shifted, as
+    torch.logsumexp, in one reused buffer)."""
+    n = h_ND.shape[0]
+    chunk = min(n, LSE_CHUNK_TOKENS.get(h_ND.device.type, LSE_CHUNK_TOKENS_DEFAULT))
+    out = torch.empty(n, dtype=torch.float32, device=h_ND.device)
+    buffer = torch.empty(chunk, W_U_DV.shape[1], dtype=torch.float32, device=h_ND.device)
+    for start in range(0, n, chunk):
+        rows = h_ND[start:start + chunk]
+        logits = buffer[: rows.shape[0]]
+        torch.addmm(b_U_V, rows, W_U_DV, out=logits)
+        top = logits.amax(-1, keepdim=True)
+        out[start:start + chunk] = logits.sub_(top).exp_().sum(-1).log_().add_(top.squeeze(-1))
     return out
 
 
@@ -93,6 +109,25 @@ def next_token_terms(h_BTD: torch.Tensor, tokens_BT: torch.Tensor, W_U_DV: torch
     return ce_BP, neg_entropy_BP - cross_BP
 
 
+# the paper's three sites, by hook leaf, whose spliced residual can be assembled after the hook
+_SHORTCUT_SITES = {"hook_resid_post": "resid", "hook_mlp_out": "mlp", "hook_z": "attn"}
+
+
+def _sequential(cfg) -> bool:
+    """Blocks that add attention, then the MLP, to the residual (resid_mid exists and is what the MLP adds to)."""
+    return not cfg.attn_only and not cfg.parallel_attn_mlp
+
+
+def _plain_attention(cfg) -> bool:
+    """Attention whose output is its projection of hook_z added straight to the residual (no post-norm,
+    no per-head results, no 4-bit weights), as in GPT-2 and Llama-style blocks."""
+    # lazy: transformer_lens' list of post-norm architectures, read when a hook_z splice is assembled
+    from transformer_lens.utilities.architectures import POST_NORM_ARCHITECTURES
+
+    return (_sequential(cfg) and not cfg.use_attn_result and not cfg.load_in_4bit
+            and not cfg.use_normalization_before_and_after and cfg.original_architecture not in POST_NORM_ARCHITECTURES)
+
+
 def engine_applies(model) -> bool:
     """Whether the engine's shortcut holds: soft-capped logits (Gemma-2) are not linear in the final
     residual, so KL through p @ W_U.T does not hold for them and the naive path must run instead."""
@@ -109,7 +144,9 @@ class SpliceEngine:
         self.special = special_token_ids(model)
         self._batches: list[_CleanBatch] | None = None
         self._zero: dict[str, dict[str, float]] = {}
+        self._model_ce_sum, self._model_ce_count = 0.0, 0
         self.forward_passes = 0  # counted so tests can prove what is reused
+        self.blocks_run = 0  # transformer blocks run by spliced passes (the shortcut skips those before the hook)
 
     @property
     def _unembed(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,8 +160,10 @@ class SpliceEngine:
     def _clean(self, tokens_BT: torch.Tensor) -> _CleanBatch:
         model = self.model
         tokens_BT = tokens_BT.to(model.cfg.device)
-        names = [f"blocks.{layer}.hook_resid_pre" for layer in range(model.cfg.n_layers)]
-        final, cache = model.run_with_cache(tokens_BT, names_filter=names, stop_at_layer=model.cfg.n_layers)
+        n = model.cfg.n_layers
+        names = [f"blocks.{layer}.hook_resid_pre" for layer in range(n)]
+        mids = [f"blocks.{layer}.hook_resid_mid" for layer in range(n)] if _sequential(model.cfg) else []
+        final, cache = model.run_with_cache(tokens_BT, names_filter=names + mids, stop_at_layer=n)
         self.forward_passes += 1
         W_U, b_U = self._unembed
         h = self._final_hidden(final)[:, :-1].float()
@@ -132,10 +171,14 @@ class SpliceEngine:
         p = logp.exp()
         keep = keep_positions(tokens_BT, self.special)
         shape = h.shape[:2]
+        ce_all = -logp.gather(-1, tokens_BT[:, 1:].reshape(-1, 1)).reshape(shape)
+        self._model_ce_sum += float(ce_all.double().sum())
+        self._model_ce_count += ce_all.numel()
         return _CleanBatch(
             tokens_BT=tokens_BT, keep_BT=keep, scored_BP=keep[:, :-1] & keep[:, 1:],
-            resid_pre={layer: cache[name] for layer, name in enumerate(names)},
-            ce_BP=-logp.gather(-1, tokens_BT[:, 1:].reshape(-1, 1)).reshape(shape),
+            resid_pre={**{layer: cache[name] for layer, name in enumerate(names)}, n: final},
+            resid_mid={layer: cache[name] for layer, name in enumerate(mids)},
+            ce_BP=ce_all,
             neg_entropy_BP=(p * logp).sum(-1).reshape(shape),
             pWU_BPD=(p @ W_U.T).reshape(*shape, -1), pb_BP=(p @ b_U).reshape(shape), psum_BP=p.sum(-1).reshape(shape),
         )
@@ -150,14 +193,52 @@ class SpliceEngine:
     @torch.inference_mode()
     def _spliced_hidden(self, batch: _CleanBatch, hook_name: str, sae, x_hat_KD: torch.Tensor | None = None) -> torch.Tensor:
         model, layer = self.model, layer_of(hook_name)
-        hooks = [(hook_name, splice_hook(sae, batch.keep_BT, x_hat_KD))]
         self.forward_passes += 1
+        if x_hat_KD is not None or sae is None:
+            leaving = self._residual_after(batch, hook_name, x_hat_KD)
+            if leaving is not None:
+                return self._final_hidden(self._blocks_from(leaving, layer + 1))
+        hooks = [(hook_name, splice_hook(sae, batch.keep_BT, x_hat_KD))]
+        self.blocks_run += model.cfg.n_layers - (layer or 0)
         if layer is None:  # a hook outside the blocks (e.g. hook_embed): run from the tokens
             final = model.run_with_hooks(batch.tokens_BT, stop_at_layer=model.cfg.n_layers, fwd_hooks=hooks)
         else:
             final = model.run_with_hooks(batch.resid_pre[layer], start_at_layer=layer, stop_at_layer=model.cfg.n_layers,
                                          fwd_hooks=hooks)
         return self._final_hidden(final)
+
+    def _blocks_from(self, resid_BPD: torch.Tensor, layer: int) -> torch.Tensor:
+        """The residual stream after the last block, from the one entering block ``layer``."""
+        n = self.model.cfg.n_layers
+        if layer >= n:
+            return resid_BPD
+        self.blocks_run += n - layer
+        return self.model(resid_BPD, start_at_layer=layer, stop_at_layer=n)
+
+    def _residual_after(self, batch: _CleanBatch, hook_name: str, x_hat_KD: torch.Tensor | None) -> torch.Tensor | None:
+        """The residual leaving the hook's block with ``x_hat_KD`` (zeros when None) at the kept positions,
+        built from the clean run without running anything before the hook; None where no shortcut applies."""
+        layer, cfg = layer_of(hook_name), self.model.cfg
+        site = _SHORTCUT_SITES.get(hook_name.rsplit(".", 1)[-1]) if layer is not None else None
+        if site is None or (site != "resid" and not batch.resid_mid) or (site == "attn" and not _plain_attention(cfg)):
+            return None
+        keep = batch.keep_BT
+        width = hook_width(cfg, hook_name)
+        x_hat = (torch.zeros(int(keep.sum()), width, dtype=cfg.dtype, device=keep.device) if x_hat_KD is None
+                 else x_hat_KD.to(keep.device, cfg.dtype))
+        if site == "resid":
+            out = batch.resid_pre[layer + 1].clone()
+            out[keep] = x_hat
+            return out
+        if site == "mlp":  # the block adds its MLP's output to resid_mid
+            out = batch.resid_pre[layer + 1].clone()
+            out[keep] = batch.resid_mid[layer][keep] + x_hat
+            return out
+        block = self.model.blocks[layer]  # hook_z: the attention's output projection, then the block's MLP
+        W_O = einops.rearrange(block.attn.W_O, "h e d -> d (h e)")
+        mid = batch.resid_mid[layer].clone()
+        mid[keep] = batch.resid_pre[layer][keep] + torch.nn.functional.linear(x_hat, W_O, block.attn.b_O)
+        return mid + block.apply_mlp(block.ln2(mid))
 
     @torch.inference_mode()
     def _run(self, hook_name: str, sae, x_hat_ND: torch.Tensor | None = None) -> dict[str, float]:
@@ -183,6 +264,12 @@ class SpliceEngine:
         if hook_name not in self._zero:
             self._zero[hook_name] = self._run(hook_name, None)
         return self._zero[hook_name]
+
+    def model_ce(self) -> float:
+        """The clean model's mean next-token CE over every predicted position (saeviz.model.loss.ce_loss's
+        definition), from the clean run the splices need anyway."""
+        self.batches()
+        return self._model_ce_sum / self._model_ce_count
 
     def n_kept(self) -> int:
         """Ordinary positions of the token set: the rows of its flat activations."""

@@ -10,7 +10,8 @@ import pandas as pd
 
 from saeviz.evals import get_evaluation
 from saeviz.evals.base import ROW_COLUMNS, EvalInputs
-from saeviz.exclusive import models_busy
+from saeviz.evals.splice import engine_applies
+from saeviz.exclusive import models_busy, models_busy_waited
 from saeviz.jobs import Progress, report
 from saeviz.model.loss import ce_loss
 from saeviz.pipeline.sae_variants import variant_key, variant_model, variant_sae
@@ -80,7 +81,11 @@ def model_ce(bench, compress: CompressSpec, eval_spec: EvalSpec) -> float:
     cached = bench.store.run_metrics(key)
     if "ce_loss" not in cached:
         with models_busy():
-            ce = ce_loss(bench.compressed(compress), bench.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
+            model = bench.compressed(compress)
+            if engine_applies(model):  # the splices need this clean run anyway: its CE comes with it
+                ce = bench.engine(compress, eval_spec.n_sequences, eval_spec.batch_size).model_ce()
+            else:
+                ce = ce_loss(model, bench.tokens("eval")[: eval_spec.n_sequences], eval_spec.batch_size)
         bench.store.put_metrics(run_info(bench, compress, None, None, "model", None, key, "model"), {"ce_loss": ce})
         cached = {"ce_loss": ce}
     return cached["ce_loss"]
@@ -101,7 +106,10 @@ def prefetch(bench, compress: CompressSpec, site: str, layer: int, variants: lis
     """Read every stored run of these variants in one query (a sweep unit asks for about ten)."""
     spec = spec if spec is not None else get_evaluation(name).spec_cls()
     keys = [run_key(bench, compress, site, layer, v, name, spec) for v in variants]
-    bench.run_rows.update(bench.store.runs_rows([k for k in keys if k not in bench.run_rows]))
+    asked = [k for k in keys if k not in bench.run_rows]
+    found = bench.store.runs_rows(asked)
+    bench.run_rows.update(found)
+    bench.run_absent = set(asked) - set(found)  # evaluate() skips its own read of these
 
 
 def eval_inputs(bench, compress: CompressSpec, variant: VariantSpec, site: str, layer: int,
@@ -139,7 +147,13 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
     info = run_info(bench, keys.model_compression(compress, variant), site, layer, variant.kind,
                           variant.sae_sparsity if variant.kind == "pruned" else None, key, name)
     memo = bench.run_rows
-    cached = memo[key] if key in memo else bench.store.run_rows(key)
+    if key in memo:
+        cached = memo[key]
+    elif key in bench.run_absent:  # the unit's prefetch just found it missing
+        bench.run_absent.discard(key)
+        cached = ()
+    else:
+        cached = bench.store.run_rows(key)
     if len(cached):
         memo[key] = cached
         chosen = cached[(cached["item"] == "") & (cached["metric"] == "sae_sparsity")]["value"]
@@ -155,11 +169,10 @@ def evaluate(bench, compress: CompressSpec, variant: VariantSpec, site: str, lay
         info["sae_sparsity"] = resolved.variant.sae_sparsity
         timing = None
     else:
-        with models_busy():  # the models are shared between the dashboard's sessions and jobs
-            waited = bench.store.run_rows(key)
-            if len(waited):  # another session computed it while this one waited for the models
-                memo[key] = waited
-                return _labelled(waited, info)
+        with models_busy_waited() as waited:  # the models are shared between the dashboard's sessions and jobs
+            if waited and len(stored := bench.store.run_rows(key)):  # another session computed it meanwhile
+                memo[key] = stored
+                return _labelled(stored, info)
             start = time.perf_counter()
             rows = evaluation.run(eval_inputs(bench, compress, variant, site, layer, progress), spec)
             timing = {"kind": f"eval:{name}", "label": f"{info['compression']} {site} L{layer} {variant.label()}",

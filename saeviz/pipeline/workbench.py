@@ -46,6 +46,7 @@ class Workbench:
         self.acts = ActivationCache(self.store)
         self.run_keys: list[str] = []  # every run this workbench computed or read, in order
         self.run_rows: dict[str, object] = {}  # run key -> its rows, once read or written (no database round trip)
+        self.run_absent: set[str] = set()  # run keys the last prefetch found not stored (each read once more at most)
         embedded = keys.uses_embedded(model_spec, tokens_source, sae_template)
         self.model_key = keys.model_key(model_spec, embedded_fingerprint() if embedded else None)
 

@@ -149,3 +149,45 @@ def test_a_soft_capped_model_gets_core_downstream_metrics_the_naive_way(tiny_mod
     naive = naive_downstream(tiny_model, sae, hook, tiny_tokens[:8], batch_size=4)
     assert got["ce_loss_with_sae"] == pytest.approx(naive["ce_loss_with_sae"])
     assert got["kl_div_with_sae"] == pytest.approx(naive["kl_div_with_sae"]) and naive["kl_div_with_sae"] > 0
+
+
+@pytest.mark.parametrize("hook", ["blocks.0.hook_mlp_out", "blocks.1.attn.hook_z", "blocks.0.hook_resid_post",
+                                  "blocks.1.hook_resid_post", "blocks.1.hook_mlp_out"])
+def test_given_reconstructions_run_only_the_blocks_after_the_hook(tiny_model, tiny_tokens, make_sae, hook):
+    from saeviz.model.activations import collect_activations
+    from saeviz.model.hooks import layer_of
+
+    sae = make_sae("topk", 32, 64, hook)
+    acts = collect_activations(tiny_model, hook, tiny_tokens, batch_size=5)
+    _, x_hat = reconstruction_stats(sae, acts, keep_x_hat=True)
+    naive = naive_downstream(tiny_model, sae, hook, tiny_tokens, batch_size=4)
+    engine = SpliceEngine(tiny_model, tiny_tokens, batch_size=4)
+    engine.zero_ablation(hook)
+    before = engine.blocks_run
+    fast = engine.evaluate(hook, sae, x_hat)
+    for name, value in naive.items():
+        assert fast[name] == pytest.approx(value, rel=1e-4, abs=1e-7), name
+    # two batches, each running the blocks after the hook's only (none at all after the last block)
+    assert engine.blocks_run - before == 2 * (tiny_model.cfg.n_layers - layer_of(hook) - 1)
+
+
+def test_blocks_without_the_shortcut_still_splice_through_the_hook(tiny_model, tiny_tokens, make_sae):
+    from saeviz.model.activations import collect_activations
+
+    hook = "blocks.0.hook_mlp_out"
+    sae = make_sae("topk", 32, 64, hook)
+    acts = collect_activations(tiny_model, hook, tiny_tokens, batch_size=5)
+    _, x_hat = reconstruction_stats(sae, acts, keep_x_hat=True)
+    sequential = SpliceEngine(tiny_model, tiny_tokens, batch_size=4).evaluate(hook, sae, x_hat)
+    tiny_model.cfg.parallel_attn_mlp = True  # GPT-J: attention and MLP both read resid_pre, no resid_mid
+    engine = SpliceEngine(tiny_model, tiny_tokens, batch_size=4)
+    got = engine.evaluate(hook, sae, x_hat)
+    assert engine.blocks_run == 2 * 2 * tiny_model.cfg.n_layers  # zero ablation and the SAE, every block, two batches
+    assert got["ce_loss_with_sae"] != pytest.approx(sequential["ce_loss_with_sae"], rel=1e-6)  # really another model
+
+
+def test_the_clean_run_gives_the_model_ce(tiny_model, tiny_tokens):
+    from saeviz.model.loss import ce_loss
+
+    engine = SpliceEngine(tiny_model, tiny_tokens, batch_size=3)
+    assert engine.model_ce() == pytest.approx(ce_loss(tiny_model, tiny_tokens, batch_size=3), rel=1e-6)

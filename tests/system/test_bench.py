@@ -20,14 +20,15 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for needle in ("cold (computed", "warm (read from the database)", "speed-up", "largest relative difference",
-                   "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: SAE encode",
+                   "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: per unit", "pruning encodes",
                    "saeviz / floor"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
     assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "features"}
     assert figures["sweep"]["max_rel_diff"] <= 1e-4
     floor = figures["sweep"]["floor_parts"]
-    assert floor["total_s"] > 0 and abs(floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] - floor["total_s"]) < 1e-9
+    parts = floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] + floor["prune_encode_s"]
+    assert floor["total_s"] > 0 and floor["prune_encode_s"] > 0 and abs(parts - floor["total_s"]) < 1e-9
     assert figures["sweep"]["floor_ratio"] == figures["sweep"]["ours_s"] / floor["total_s"]
     assert figures["wanda"]["gpt2-small-shaped"]["parameters"] > 1e8
     print(text)  # the figures, in the test log
@@ -44,3 +45,19 @@ def test_the_floor_times_the_saes_own_computation(arch, make_sae):
     x = torch.randn(32, 16, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.allclose(_sae_part(sae, x)(), sae.decode(sae.encode(x)), atol=1e-5)
+        # and the pruning part: the squared norm of each latent, as saeviz.sae.prune.latent_norm
+        from saeviz.bench.floor import _encode_part
+        from saeviz.sae.prune import latent_norm
+
+        assert torch.allclose(_encode_part(sae, x)(), latent_norm(sae, x).square(), rtol=1e-4, atol=1e-5)
+
+
+def test_the_floor_counts_what_a_sweep_evaluates():
+    from saeviz.bench.floor import FloorCounts
+    from saeviz.pipeline.sweep import SweepSpec, unit_variants
+
+    sparsities = (0.0, 0.25, 0.5, 0.9)
+    counts = FloorCounts.of_sweep(sparsities, 16384)
+    # pruned at 0% is the pretrained SAE (one cache identity, one run)
+    evaluated = {v.cache_identity() for v in unit_variants(SweepSpec(sae_sparsities=sparsities)) if v.kind != "pruned_best"}
+    assert counts.sae_points == len(evaluated) == 5 and counts.spliced_runs == 7 and counts.pruned == 3
