@@ -78,6 +78,26 @@ def our_sweep(bench, comp: CompressSpec, sites, layers, sparsities, eval_spec: E
     return time.perf_counter() - start, rows
 
 
+def cli_sweep_cold(comp: CompressSpec, sites, layers, sparsities, n_sequences: int) -> dict:
+    """The same sweep as a new user runs it: `python -m saeviz sweep` in a fresh process on an empty cache
+    (imports, model load, compression, every point, writing the cache), wall time and peak memory."""
+    root = Path(tempfile.mkdtemp(prefix="saeviz-cli-"))
+    argv = [sys.executable, "-m", "saeviz", "sweep", "--cache-dir", str(root), "--compression", comp.label(),
+            "--sites", ",".join(sites), "--layers", ",".join(map(str, layers)),
+            "--sae-sparsities", ",".join(map(str, sparsities)), "--eval-sequences", str(n_sequences)]
+    code = ("import resource, runpy, sys, time; start = time.perf_counter(); sys.argv = ['saeviz', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('saeviz', run_name='__main__')\n"
+            "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+            "print('SAEVIZ_CLI', time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code, *argv[3:]], capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if out.returncode:
+        raise RuntimeError(f"the CLI sweep failed: {out.stderr[-2000:]}")
+    _, inside, peak = out.stdout.strip().splitlines()[-1].split()
+    return {"wall_s": wall, "in_process_s": float(inside), "peak_rss_mb": float(peak), "argv": " ".join(argv[1:])}
+
+
 def naive_sweep(bench, comp: CompressSpec, sites, layers, sparsities, eval_spec: EvalSpec) -> tuple[float, pd.DataFrame]:
     """The paper scripts' way: for every sweep point, calibration activations, SAE pruning, evaluation
     activations and clean/spliced/ablated forward passes are all recomputed from the embedding."""

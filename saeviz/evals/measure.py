@@ -34,8 +34,8 @@ def reconstruction_stats(sae, x_ND: torch.Tensor, batch_tokens: int = 8192,
             f = sae.encode(x)
             x_hat = sae.decode(f)
             stats.update(x, x_hat, f)
-        if keep_x_hat:
-            x_hats.append(x_hat.float().cpu())
+        if keep_x_hat:  # on the SAE's device, where the splice reads them
+            x_hats.append(x_hat.float())
     return (stats.result(), torch.cat(x_hats)) if keep_x_hat else stats.result()
 
 

@@ -57,42 +57,51 @@ class ReconstructionStats:
     account for).
     """
 
+    _SUMS = ("sq_err", "x_sq", "cos", "norm_in", "norm_out", "ratio", "xhat_sq", "x_dot_xhat", "l0", "l1")
+
     def __init__(self, d_sae: int):
         self.n = 0
-        self.sums: dict[str, float] = {k: 0.0 for k in ("sq_err", "x_sq", "cos", "norm_in", "norm_out", "ratio",
-                                                         "xhat_sq", "x_dot_xhat", "l0", "l1")}
+        self.d_sae = d_sae
+        # float64 sums kept on the activations' device until result(): no host round trip per chunk
+        self._sums_S: torch.Tensor | None = None
+        self._fires_F: torch.Tensor | None = None
         self.x_sum_D: torch.Tensor | None = None
-        self.fires_F = torch.zeros(d_sae, dtype=torch.float64)
+
+    @property
+    def sums(self) -> dict[str, float]:
+        values = [0.0] * len(self._SUMS) if self._sums_S is None else self._sums_S.tolist()
+        return dict(zip(self._SUMS, values))
+
+    @property
+    def fires_F(self) -> torch.Tensor:
+        return torch.zeros(self.d_sae, dtype=torch.float64) if self._fires_F is None else self._fires_F.cpu()
 
     def update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, f_NF: torch.Tensor) -> None:
         active = f_NF != 0
-        self._update(x_ND, x_hat_ND, active.sum(0), float(f_NF.abs().sum(dtype=torch.float64)))
+        self._update(x_ND, x_hat_ND, active.sum(0), f_NF.abs().sum(dtype=torch.float64))
 
     def update_sparse(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, values_NK: torch.Tensor, indices_NK: torch.Tensor) -> None:
         """The same from a sparse code (k values and their latents per token, see saeviz.sae.sparse)."""
-        fires = latent_fire_counts(values_NK, indices_NK, self.fires_F.numel())
-        self._update(x_ND, x_hat_ND, fires, float(values_NK.abs().sum(dtype=torch.float64)))
+        self._update(x_ND, x_hat_ND, latent_fire_counts(values_NK, indices_NK, self.d_sae), values_NK.abs().sum(dtype=torch.float64))
 
-    def _update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, fires_F: torch.Tensor, l1_sum: float) -> None:
+    def _update(self, x_ND: torch.Tensor, x_hat_ND: torch.Tensor, fires_F: torch.Tensor, l1_sum: torch.Tensor) -> None:
         # elementwise work in the activations' dtype, every reduction accumulated in float64
         x, x_hat = x_ND.float(), x_hat_ND.float()
         f64 = torch.float64
         norm_in, norm_out = x.norm(dim=-1), x_hat.norm(dim=-1)
-        s = self.sums
-        s["sq_err"] += float((x - x_hat).square().sum(dtype=f64))
-        s["x_sq"] += float(x.square().sum(dtype=f64))
         dot = (x * x_hat).sum(-1, dtype=f64)
-        s["cos"] += float((dot / (norm_in.double() * norm_out.double()).clamp_min(1e-8)).sum())
-        s["norm_in"] += float(norm_in.sum(dtype=f64))
-        s["norm_out"] += float(norm_out.sum(dtype=f64))
-        s["ratio"] += float((norm_out / norm_in.clamp_min(1e-4)).sum(dtype=f64))
-        s["xhat_sq"] += float(x_hat.square().sum(dtype=f64))
-        s["x_dot_xhat"] += float(dot.sum())
-        s["l0"] += float(fires_F.sum())
-        s["l1"] += l1_sum
-        self.fires_F += fires_F.to(torch.float64).cpu()
-        x_sum = x.sum(0, dtype=f64).cpu()
-        self.x_sum_D = x_sum if self.x_sum_D is None else self.x_sum_D + x_sum
+        sums = torch.stack([
+            (x - x_hat).square().sum(dtype=f64), x.square().sum(dtype=f64),
+            (dot / (norm_in.double() * norm_out.double()).clamp_min(1e-8)).sum(),
+            norm_in.sum(dtype=f64), norm_out.sum(dtype=f64), (norm_out / norm_in.clamp_min(1e-4)).sum(dtype=f64),
+            x_hat.square().sum(dtype=f64), dot.sum(), fires_F.sum(dtype=f64), l1_sum.to(f64),
+        ])
+        fires = fires_F.to(f64)
+        x_sum = x.sum(0, dtype=f64)
+        if self._sums_S is None:
+            self._sums_S, self._fires_F, self.x_sum_D = sums, fires, x_sum
+        else:
+            self._sums_S, self._fires_F, self.x_sum_D = self._sums_S + sums, self._fires_F + fires, self.x_sum_D + x_sum
         self.n += x.shape[0]
 
     def result(self) -> dict[str, float]:

@@ -24,6 +24,7 @@ import torch
 from saeviz.evals.metrics import ce_loss_score
 from saeviz.model.activations import keep_positions, special_token_ids
 from saeviz.model.hooks import flat_heads, hook_width, layer_of
+from saeviz.resources import available_bytes
 
 # Rows of the unembedding processed at once when computing log-sum-exp: on the CPU a chunk of logits that
 # stays in the L2 cache through max, subtract, exp and sum (256 x 4,096 floats, 4 MB) is twice as fast as
@@ -36,7 +37,9 @@ LSE_CHUNK_TOKENS_DEFAULT = 8192
 class _CleanBatch:
     tokens_BT: torch.Tensor
     keep_BT: torch.Tensor  # positions that are spliced
+    kept_K: torch.Tensor  # their flat indices in [batch * pos], row-major (the rows of the flat activations)
     scored_BP: torch.Tensor  # next-token terms that count, [batch, pos-1]
+    n_scored: int
     resid_pre: dict[int, torch.Tensor]  # layer -> [batch, pos, d_model] entering that block (n_layers: the final one)
     resid_mid: dict[int, torch.Tensor]  # layer -> [batch, pos, d_model] between its attention and its MLP
     ce_BP: torch.Tensor  # clean next-token CE per position
@@ -134,13 +137,31 @@ def engine_applies(model) -> bool:
     return not (getattr(model.cfg, "output_logits_soft_cap", 0) or 0) > 0
 
 
+# share of a GPU's free memory the clean-run cache of one batch may take (the rest: spliced runs, SAEs)
+GPU_BATCH_MEMORY_SHARE = 0.25
+
+
+def engine_batch_size(cfg, seq_len: int, requested: int, free_bytes: int | None = None) -> int:
+    """Sequences per clean/spliced batch. On the CPU the requested size (16 is the fastest for the
+    embedded model: larger batches fall out of the caches). On a GPU, as many as a quarter of its free
+    memory holds (the residuals kept per layer and the clean run's [pos, d_vocab] log-probabilities), at
+    least the requested: one kernel launch per block over more rows, fewer host steps per point. The
+    metrics are sums over positions: the batch size does not change them."""
+    if not str(cfg.device).startswith("cuda"):
+        return requested
+    free = available_bytes(str(cfg.device)) if free_bytes is None else free_bytes
+    per_seq = 4 * seq_len * ((2 * cfg.n_layers + 2) * cfg.d_model + 3 * cfg.d_vocab)
+    return max(requested, int(GPU_BATCH_MEMORY_SHARE * free) // per_seq)
+
+
 class SpliceEngine:
     """Clean-run cache for one model on one token set; evaluate any SAE at any hook against it."""
 
     def __init__(self, model, tokens_NT: torch.Tensor, batch_size: int = 16):
         if not engine_applies(model):
             raise NotImplementedError("logit soft-capping: use saeviz.evals.measure.naive_downstream for this model")
-        self.model, self.batch_size, self.tokens_NT = model, batch_size, tokens_NT
+        self.model, self.tokens_NT = model, tokens_NT
+        self.batch_size = engine_batch_size(model.cfg, tokens_NT.shape[-1], batch_size)
         self.special = special_token_ids(model)
         self._batches: list[_CleanBatch] | None = None
         self._zero: dict[str, dict[str, float]] = {}
@@ -174,8 +195,10 @@ class SpliceEngine:
         ce_all = -logp.gather(-1, tokens_BT[:, 1:].reshape(-1, 1)).reshape(shape)
         self._model_ce_sum += float(ce_all.double().sum())
         self._model_ce_count += ce_all.numel()
+        scored = keep[:, :-1] & keep[:, 1:]
         return _CleanBatch(
-            tokens_BT=tokens_BT, keep_BT=keep, scored_BP=keep[:, :-1] & keep[:, 1:],
+            tokens_BT=tokens_BT, keep_BT=keep, kept_K=keep.flatten().nonzero().squeeze(-1),
+            scored_BP=scored, n_scored=int(scored.sum()),
             resid_pre={**{layer: cache[name] for layer, name in enumerate(names)}, n: final},
             resid_mid={layer: cache[name] for layer, name in enumerate(mids)},
             ce_BP=ce_all,
@@ -222,42 +245,47 @@ class SpliceEngine:
         site = _SHORTCUT_SITES.get(hook_name.rsplit(".", 1)[-1]) if layer is not None else None
         if site is None or (site != "resid" and not batch.resid_mid) or (site == "attn" and not _plain_attention(cfg)):
             return None
-        keep = batch.keep_BT
+        kept = batch.kept_K
         width = hook_width(cfg, hook_name)
-        x_hat = (torch.zeros(int(keep.sum()), width, dtype=cfg.dtype, device=keep.device) if x_hat_KD is None
-                 else x_hat_KD.to(keep.device, cfg.dtype))
+        x_hat = (torch.zeros(kept.numel(), width, dtype=cfg.dtype, device=kept.device) if x_hat_KD is None
+                 else x_hat_KD.to(kept.device, cfg.dtype))
+
+        def flat(t):
+            return t.reshape(-1, t.shape[-1])
+
         if site == "resid":
             out = batch.resid_pre[layer + 1].clone()
-            out[keep] = x_hat
+            flat(out).index_copy_(0, kept, x_hat)
             return out
         if site == "mlp":  # the block adds its MLP's output to resid_mid
             out = batch.resid_pre[layer + 1].clone()
-            out[keep] = batch.resid_mid[layer][keep] + x_hat
+            flat(out).index_copy_(0, kept, flat(batch.resid_mid[layer])[kept] + x_hat)
             return out
         block = self.model.blocks[layer]  # hook_z: the attention's output projection, then the block's MLP
         W_O = einops.rearrange(block.attn.W_O, "h e d -> d (h e)")
         mid = batch.resid_mid[layer].clone()
-        mid[keep] = batch.resid_pre[layer][keep] + torch.nn.functional.linear(x_hat, W_O, block.attn.b_O)
+        attn_out = torch.nn.functional.linear(x_hat, W_O, block.attn.b_O)
+        flat(mid).index_copy_(0, kept, flat(batch.resid_pre[layer])[kept] + attn_out)
         return mid + block.apply_mlp(block.ln2(mid))
 
     @torch.inference_mode()
     def _run(self, hook_name: str, sae, x_hat_ND: torch.Tensor | None = None) -> dict[str, float]:
-        sums = {"ce": 0.0, "ce_clean": 0.0, "kl": 0.0}
-        count, offset = 0, 0
+        # sums stay on the model's device (float64) until the end: no host round trip per batch
         W_U, b_U = self._unembed
+        sums = torch.zeros(3, dtype=torch.float64, device=W_U.device)  # ce, kl, ce_clean
+        count, offset = 0, 0
         for batch in self.batches():
-            n_kept = int(batch.keep_BT.sum())
+            n_kept = batch.kept_K.numel()
             x_hat = None if x_hat_ND is None else x_hat_ND[offset:offset + n_kept]
             offset += n_kept
             h = self._spliced_hidden(batch, hook_name, sae, x_hat)
             ce, kl = next_token_terms(h, batch.tokens_BT, W_U, b_U, batch.pWU_BPD, batch.pb_BP, batch.neg_entropy_BP,
                                      batch.psum_BP)
             s = batch.scored_BP
-            sums["ce"] += float(ce[s].double().sum())
-            sums["kl"] += float(kl[s].double().sum())
-            sums["ce_clean"] += float(batch.ce_BP[s].double().sum())
-            count += int(s.sum())
-        return {k: v / count for k, v in sums.items()}
+            sums += torch.stack([t.double().where(s, 0.0).sum() for t in (ce, kl, batch.ce_BP)])
+            count += batch.n_scored
+        ce, kl, ce_clean = (sums / count).tolist()
+        return {"ce": ce, "kl": kl, "ce_clean": ce_clean}
 
     def zero_ablation(self, hook_name: str) -> dict[str, float]:
         """CE and KL with the hook's activation zeroed at ordinary positions (memoised per hook)."""
@@ -273,7 +301,7 @@ class SpliceEngine:
 
     def n_kept(self) -> int:
         """Ordinary positions of the token set: the rows of its flat activations."""
-        return sum(int(b.keep_BT.sum()) for b in self.batches())
+        return sum(b.kept_K.numel() for b in self.batches())
 
     def evaluate(self, hook_name: str, sae, x_hat_ND: torch.Tensor | None = None) -> dict[str, float]:
         """The paper's downstream metrics for one SAE (sae_bench's names, saeviz's position rules).

@@ -57,6 +57,6 @@ def latent_sq_sums(values_NK: torch.Tensor, indices_NK: torch.Tensor, d_sae: int
 
 
 def latent_fire_counts(values_NK: torch.Tensor, indices_NK: torch.Tensor, d_sae: int) -> torch.Tensor:
-    """[d_sae] how many tokens each latent is active (non-zero) on."""
-    active = values_NK != 0
-    return torch.bincount(indices_NK[active].cpu(), minlength=d_sae)
+    """[d_sae] float64 count of the tokens each latent is active (non-zero) on, on the code's device."""
+    return torch.zeros(d_sae, dtype=torch.float64, device=values_NK.device).index_add_(
+        0, indices_NK.reshape(-1), (values_NK != 0).reshape(-1).double())

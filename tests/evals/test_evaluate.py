@@ -191,3 +191,22 @@ def test_the_clean_run_gives_the_model_ce(tiny_model, tiny_tokens):
 
     engine = SpliceEngine(tiny_model, tiny_tokens, batch_size=3)
     assert engine.model_ce() == pytest.approx(ce_loss(tiny_model, tiny_tokens, batch_size=3), rel=1e-6)
+
+
+def test_batches_fill_a_gpu_and_keep_the_requested_size_on_the_cpu(tiny_model, tiny_tokens, monkeypatch):
+    # the CUDA branch is a size computed from free memory; the device and its free memory are mocked here
+    # (no GPU on this machine), and the metrics are checked not to depend on the batch size
+    from saeviz.evals import splice
+
+    cfg = copy.copy(tiny_model.cfg)
+    assert splice.engine_batch_size(cfg, 128, 16) == 16
+    cfg.device = "cuda:0"
+    per_seq = 4 * 128 * ((2 * cfg.n_layers + 2) * cfg.d_model + 3 * cfg.d_vocab)
+    assert splice.engine_batch_size(cfg, 128, 16, free_bytes=400 * per_seq) == 100
+    assert splice.engine_batch_size(cfg, 128, 16, free_bytes=per_seq) == 16  # never below the request
+    monkeypatch.setattr(splice, "available_bytes", lambda device: 12 * per_seq)
+    assert splice.engine_batch_size(cfg, 128, 1) == 3
+    hook = "blocks.1.hook_resid_post"
+    small = SpliceEngine(tiny_model, tiny_tokens, batch_size=2).zero_ablation(hook)
+    whole = SpliceEngine(tiny_model, tiny_tokens, batch_size=8).zero_ablation(hook)
+    assert small == pytest.approx(whole, rel=1e-5)
