@@ -3,7 +3,8 @@
 Parts: slider (latency of a new per-layer SAE sparsity, cold and warm), sweep (the full SAE sweep through saeviz
 against the naive path that reruns the model for every point, with their agreement), retrain (pruning vs retraining
 to the same MSE), wanda (calibration + pruning time and peak memory, embedded and GPT-2-small-shaped), scaling
-(sweep time against evaluation tokens and d_sae), features (all latents' statistics and a latent's page). The
+(sweep time against evaluation tokens and d_sae), memory (peak memory of a sweep unit on a GPT-2-small-shaped
+model against tokens and d_sae), features (all latents' statistics and a latent's page). The
 short mode (what CI runs) shrinks every size; it prints figures and asserts only that the two sweep paths agree.
 """
 
@@ -20,12 +21,14 @@ import torch
 
 from saeviz.specs import SITES, CompressSpec, EvalSpec, SaePruneSpec, site_hook
 
-PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "features")
+PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "memory", "features")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
-            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=16,
-            token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40)
+            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16),
+            token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
+            memory=((4, 24576), (8, 24576), (4, 12288)))
 SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
-             checkpoints=4, wanda_calib=8, gpt2_calib=2, token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10)
+             checkpoints=4, wanda_calib=8, gpt2_calib=(2,), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
+             memory=((2, 2048),))
 
 
 def _line(name: str, value: str) -> None:
@@ -114,11 +117,12 @@ def run_wanda(sz, _comp) -> dict:
 
     print("WANDA 50% (layer-sequential calibration + pruning), fresh process each")
     out = {}
-    for shape, n in (("embedded", sz["wanda_calib"]), ("gpt2-small-shaped", sz["gpt2_calib"])):
+    runs = [("embedded", sz["wanda_calib"])] + [("gpt2-small-shaped", n) for n in sz["gpt2_calib"]]
+    for shape, n in runs:
         got = wanda_in_subprocess(shape, n, 128)
         _line(f"{shape} ({got['parameters'] / 1e6:.1f} M params, {n} x 128 tokens, {got['device']})",
               f"{got['seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB")
-        out[shape] = got
+        out[shape if shape == "embedded" or n == sz["gpt2_calib"][-1] else f"{shape}-{n}"] = got
     return out
 
 
@@ -139,6 +143,23 @@ def run_scaling(sz, comp) -> dict:
     return {"tokens": by_tokens, "width": by_width}
 
 
+def run_memory(sz, _comp) -> dict:
+    # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
+    from saeviz.bench.parts import sweep_memory_in_subprocess
+
+    print("memory: one resid unit of the sweep (last layer, int8 RTN, random TopK SAE) on a GPT-2-small-shaped model, "
+          "fresh process each")
+    out = []
+    for n_seq, d_sae in sz["memory"]:
+        got = sweep_memory_in_subprocess(n_seq, d_sae, 11)
+        cuda = f", CUDA peak {got['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in got else ""
+        _line(f"{got['tokens']:,} evaluation tokens, d_sae {d_sae:,} ({got['device']})",
+              f"peak RSS {got['peak_rss_mb']:.0f} MB ({got['peak_rss_mb'] - got['rss_before_mb']:+.0f} MB over the loaded model "
+              f"and SAE){cuda}, {got['seconds']:.1f} s")
+        out.append(got)
+    return {"runs": out}
+
+
 def run_features(sz, comp) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # benchmarks/ lives beside the package
     # lazy: benchmarks/ is on sys.path only from a checkout (set just above)
@@ -152,7 +173,7 @@ def run_features(sz, comp) -> dict:
 
 
 RUNNERS = {"slider": run_slider, "sweep": run_sweep, "retrain": run_retrain, "wanda": run_wanda, "scaling": run_scaling,
-           "features": run_features}
+           "memory": run_memory, "features": run_features}
 
 
 def main(argv: list[str] | None = None) -> int:

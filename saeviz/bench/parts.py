@@ -194,6 +194,64 @@ def wanda_here(shape: str, n_calibration: int, seq_len: int) -> dict:
             "peak_rss_mb": peak_mb, "device": device}
 
 
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def sweep_memory_in_subprocess(n_sequences: int, d_sae: int, layer: int) -> dict:
+    """Peak memory of one sweep unit on a GPT-2-small-shaped model, in a fresh process (peak RSS is its own)."""
+    code = ("import json; from saeviz.bench.parts import sweep_memory_here; "
+            f"print(json.dumps(sweep_memory_here({n_sequences}, {d_sae}, {layer})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the memory run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def sweep_memory_here(n_sequences: int, d_sae: int, layer: int) -> dict:
+    """One resid unit (dense, pretrained, pruned 50%, PrunedBest, with CE/KL spliced in) of a random TopK SAE
+    of width ``d_sae`` on a GPT-2-small-shaped model with random weights, int8 RTN (no calibration pass, so
+    that the sweep's own memory is what is measured) and magnitude SAE pruning."""
+    # lazy: resource is Unix-only; sae_lens takes seconds to import
+    import resource
+
+    from sae_lens import TopKSAE, TopKSAEConfig
+    from sae_lens.saes.sae import SAEMetadata
+
+    torch.manual_seed(0)
+    model = gpt2_small_shaped()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = model.to(device)
+    root = Path(tempfile.mkdtemp(prefix="saeviz-memory-"))
+    hook = site_hook("resid", layer)
+    sae = TopKSAE(TopKSAEConfig(d_in=model.cfg.d_model, d_sae=d_sae, k=32,
+                                metadata=SAEMetadata(hook_name=hook, model_name="gpt2-shaped", context_size=128, prepend_bos=True)))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.randn(sae.W_enc.shape) / model.cfg.d_model ** 0.5)
+        sae.W_dec.copy_(sae.W_enc.T)
+    sae.save_model(root / "resid")
+    del sae
+    bench = Workbench(ModelSpec(), Store(root / "cache"), sae_template=str(root / "{site}"), model=model)
+    bench.tokens("eval"), bench.pretrained_sae("resid", layer)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    before = _rss_mb()
+    spec = SweepSpec(compression=CompressSpec(method="rtn", bits=8), sites=("resid",), layers=(layer,),
+                     sae_sparsities=(0.0, 0.5), sae_prune_method="magnitude", eval=EvalSpec(n_sequences=n_sequences))
+    start = time.perf_counter()
+    run_sweep(bench, spec)
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"n_sequences": n_sequences, "tokens": n_sequences * bench.tokens("eval").shape[1], "d_sae": d_sae,
+           "layer": layer, "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": peak, "device": device}
+    if device == "cuda":
+        out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
 def scaling_tokens(bench, comp: CompressSpec, site: str, layer: int, sizes: list[int], sparsities) -> list[dict]:
     """Sweep time of one (site, layer) against the number of evaluation sequences (fresh cache keys per size)."""
     # warm-up at the smallest size on other sparsities: calibration activations and the model's pruning are

@@ -21,10 +21,12 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     text = done.stdout
     for needle in ("cold (computed", "warm (read from the database)", "speed-up", "largest relative difference",
                    "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: per unit", "pruning encodes",
-                   "saeviz / floor"):
+                   "saeviz / floor", "CLI cold / floor", "over the loaded model"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
-    assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "features"}
+    assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "memory", "features"}
+    assert figures["memory"]["runs"][0]["peak_rss_mb"] > figures["memory"]["runs"][0]["rss_before_mb"] > 0
+    assert figures["sweep"]["cli"]["wall_s"] > 0 and figures["sweep"]["cli_floor_ratio"] > 0
     assert figures["sweep"]["max_rel_diff"] <= 1e-4
     floor = figures["sweep"]["floor_parts"]
     parts = floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] + floor["prune_encode_s"]
