@@ -56,6 +56,24 @@ class ActivationCache:
         return self._collect(key, key_of, hook, split, model, tokens)
 
     @exclusive
+    def preload(self, hooks: list[str], split: str, key_of: Callable[[str], str], model: Callable[[], object],
+                tokens: Callable[[], torch.Tensor]) -> list[str]:
+        """Collect the hooks not yet stored in one forward pass when together they fit in memory (a sweep's
+        units at every layer: one pass instead of one per layer); returns the hooks collected. Hooks that
+        do not fit together are left to ``get``, one layer at a time."""
+        missing = [h for h in dict.fromkeys(hooks) if not self.store.array_path("acts", key_of(h)).is_file()]
+        if len(missing) < 2:
+            return []
+        lm, rows = model(), tokens()
+        width = sum(hook_width(lm.cfg, h) for h in missing)
+        if not fits(2 * estimate_activation_cache_bytes(rows.numel(), width), str(lm.cfg.device)):
+            return []
+        self.store.ensure_writable()
+        for h, acts in collect_activations_multi(lm, missing, rows).items():
+            self.store.put_tensors("acts", key_of(h), {"acts": acts}, meta={"hook": h, "split": split})
+        return missing
+
+    @exclusive
     def _collect(self, key: str, key_of: Callable[[str], str], hook: str, split: str, model: Callable[[], object],
                  tokens: Callable[[], torch.Tensor]) -> torch.Tensor:
         cached = self.store.get_tensors("acts", key)

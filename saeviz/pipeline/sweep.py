@@ -74,6 +74,17 @@ def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> 
     return frames
 
 
+def preload(bench: Workbench, spec: SweepSpec, units: list[tuple[str, int]]) -> None:
+    """Every unit's activations in one forward pass per model variant and split, where they fit in memory
+    (each unit alone would run the blocks up to its own layer again)."""
+    hooks = [bench.sae_hook(site, layer) for site, layer in units]
+    n_eval = spec.eval.n_sequences
+    bench.preload_activations(DENSE, hooks, "eval", n_eval)
+    bench.preload_activations(spec.compression, hooks, "eval", n_eval)
+    if spec.sae_prune_method == "wanda" and any(s > 0 for s in spec.sae_sparsities):
+        bench.preload_activations(spec.compression, hooks, "calibration", bench.tokens("calibration").shape[0])
+
+
 def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = None) -> pd.DataFrame:
     """Compute (or read from the cache) every variant of every unit; returns their metric rows."""
     bench.check_units(spec.sites, spec.layers)
@@ -87,6 +98,7 @@ def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = Non
         done += 1
         report(progress, done, total, message)
 
+    preload(bench, spec, units)
     model_ce(bench, DENSE, spec.eval)
     tick("dense model CE")
     model_ce(bench, spec.compression, spec.eval)

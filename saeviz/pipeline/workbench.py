@@ -164,6 +164,12 @@ class Workbench:
                                                          progress)
         return self._models[key]
 
+    def preload_activations(self, compress: CompressSpec, hooks: list[str], split: str, n_sequences: int) -> list[str]:
+        """Collect several hooks' activations in one pass where they fit (see ActivationCache.preload)."""
+        compressed = self.compress_key(compress)
+        return self.acts.preload(hooks, split, lambda h: keys.acts_key(compressed, h, split, n_sequences),
+                                 lambda: self.compressed(compress), lambda: self.tokens(split)[:n_sequences])
+
     def activations(self, compress: CompressSpec, hook: str, split: str, n_sequences: int) -> torch.Tensor:
         """[tokens, d] activations at a hook of the compressed model (special positions dropped), cached."""
         compressed = self.compress_key(compress)

@@ -171,6 +171,23 @@ def _insert_rows(con, table: str, columns: list[str], rows: list[list], key: lis
         con.unregister("_saeviz_rows")
 
 
+class _MetricWrites:
+    """Metric rows and timings of one or more runs, written as one INSERT each (a deferred write op)."""
+
+    def __init__(self):
+        self.rows: list[list] = []
+        self.timings: list[list] = []
+
+    def extend(self, other: "_MetricWrites") -> None:
+        self.rows += other.rows
+        self.timings += other.timings
+
+    def __call__(self, con) -> None:
+        _insert_rows(con, "metrics", METRIC_COLUMNS, self.rows, key=["run_key", "item", "metric"], extra={"created": "now()"})
+        for timing in self.timings:
+            con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())", timing)
+
+
 class Store:
     """Keyed reads and writes of results; safe across threads and processes."""
 
@@ -348,14 +365,15 @@ class Store:
         items = [("", name, v) for name, v in (values or {}).items()]
         if rows is not None:
             items += list(zip(rows["item"].astype(str), rows["metric"].astype(str), rows["value"].astype(float)))
-        def op(con):
-            _insert_rows(con, "metrics", METRIC_COLUMNS, [base + [item, name, float(v)] for item, name, v in items],
-                         key=["run_key", "item", "metric"], extra={"created": "now()"})
-            if timing is not None:
-                con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())",
-                            [run.get("run_key"), timing["kind"], timing["label"], timing["seconds"], timing.get("tokens", 0)])
-
-        self._write(op)
+        batch = _MetricWrites()
+        batch.rows += [base + [item, name, float(v)] for item, name, v in items]
+        if timing is not None:
+            batch.timings.append([run.get("run_key"), timing["kind"], timing["label"], timing["seconds"], timing.get("tokens", 0)])
+        pending = self._pending
+        if pending and threading.get_ident() == self._batch_owner and isinstance(pending[-1], _MetricWrites):
+            pending[-1].extend(batch)  # consecutive runs of a batch: one INSERT (order with other writes kept)
+            return
+        self._write(batch)
 
     def has_run(self, run_key: str) -> bool:
         return len(self._query("SELECT 1 FROM metrics WHERE run_key = ? LIMIT 1", [run_key])) > 0

@@ -120,3 +120,23 @@ def test_embedded_results_are_keyed_by_the_asset_build(tmp_path, monkeypatch):
     assert experiment.Workbench(ModelSpec(), store).model_key != before  # a rebuild invalidates cached results
     assert Workbench(ModelSpec(name="tiny"), store, tokens_source=str(tmp_path),
                      sae_template=str(tmp_path / "{site}")).model_key == other  # nothing embedded: unaffected
+
+
+def test_a_sweep_collects_every_units_activations_in_one_pass_per_model_and_split(tmp_path, tiny_model, tiny_saes,
+                                                                                   tiny_token_sets, monkeypatch):
+    from saeviz.pipeline import activation_cache, sweep
+
+    spec = SweepSpec(compression=SPEC.compression, layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=SPEC.eval)
+    passes = []
+    original = activation_cache.collect_activations_multi
+    monkeypatch.setattr(activation_cache, "collect_activations_multi",
+                        lambda model, hooks, tokens: (passes.append((len(hooks), tokens.shape[0])), original(model, hooks, tokens))[1])
+    rows = run_sweep(_bench(tmp_path, tiny_model, tiny_saes, tiny_token_sets), spec)
+    # dense eval, compressed eval, compressed calibration: all six hooks (3 sites x 2 layers) each time
+    assert passes == [(6, 8), (6, 8), (6, 8)]
+    passes.clear()
+    monkeypatch.setattr(sweep, "preload", lambda *args: None)
+    one_by_one = run_sweep(_bench(tmp_path / "other", tiny_model, tiny_saes, tiny_token_sets), spec)
+    assert len(passes) == 6  # a layer's three sites at a time, for each model and split
+    key = ["site", "layer", "variant", "sae_sparsity", "item", "metric"]
+    assert rows.sort_values(key)["value"].tolist() == one_by_one.sort_values(key)["value"].tolist()

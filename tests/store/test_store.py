@@ -70,3 +70,20 @@ def test_batch_defers_this_threads_writes_to_one_transaction(tmp_path):
     assert other.run_metrics("c") == {"mse": 3.0}  # what was finished is kept when the block is left by an error
     assert len(other.timings()) == 1
     assert other.runs_rows(["a", "c", "missing"]).keys() == {"a", "c"}
+
+
+def test_a_batchs_consecutive_runs_are_one_insert_and_later_values_win(tmp_path, monkeypatch):
+    from saeviz.store import db
+
+    store = db.Store(tmp_path)
+    inserts = []
+    original = db._insert_rows
+    monkeypatch.setattr(db, "_insert_rows", lambda con, table, *a, **k: (inserts.append(table), original(con, table, *a, **k)))
+    with store.batch():
+        store.put_metrics({"run_key": "a"}, {"mse": 1.0}, timing={"kind": "eval:core", "label": "a", "seconds": 0.1})
+        store.put_metrics({"run_key": "b"}, {"mse": 2.0})
+        store.put_compress_stats([])  # another kind of write between runs keeps its place
+        store.put_metrics({"run_key": "a"}, {"mse": 5.0, "l0": 3.0})
+    assert inserts.count("metrics") == 2  # a+b together, then the rewrite of a after the other write
+    assert store.run_metrics("a") == {"mse": 5.0, "l0": 3.0} and store.run_metrics("b") == {"mse": 2.0}
+    assert len(store.timings()) == 1
