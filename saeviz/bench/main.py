@@ -2,7 +2,8 @@
 
 Parts: slider (latency of a new per-layer SAE sparsity, cold and warm), sweep (the full SAE sweep through saeviz
 against the naive path that reruns the model for every point, with their agreement), retrain (pruning vs retraining
-to the same MSE), wanda (calibration + pruning time and peak memory, embedded and GPT-2-small-shaped), scaling
+to the same MSE), wanda (WANDA, SparseGPT and GPTQ time and peak memory, embedded, GPT-2-small-shaped and, on a GPU,
+Gemma-2-2B-shaped), scaling
 (sweep time against evaluation tokens and d_sae), memory (peak memory of a sweep unit on a GPT-2-small-shaped
 model against tokens and d_sae), features (all latents' statistics and a latent's page). The
 short mode (what CI runs) shrinks every size; it prints figures and asserts only that the two sweep paths agree.
@@ -23,11 +24,11 @@ from saeviz.specs import SITES, CompressSpec, EvalSpec, SaePruneSpec, site_hook
 
 PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "memory", "features")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
-            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16),
+            train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16), second_order=("sparsegpt", "gptq"),
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
             memory=((4, 12288), (8, 12288), (4, 6144)))
 SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
-             checkpoints=4, wanda_calib=8, gpt2_calib=(2,), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
+             checkpoints=4, wanda_calib=8, gpt2_calib=(2,), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
              memory=((2, 2048),))
 
 
@@ -113,16 +114,21 @@ def run_retrain(sz, comp) -> dict:
 
 def run_wanda(sz, _comp) -> dict:
     # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
-    from saeviz.bench.parts import wanda_in_subprocess
+    from saeviz.bench.parts import compress_in_subprocess
 
-    print("WANDA 50% (layer-sequential calibration + pruning), fresh process each")
+    print("WANDA 50%, SparseGPT 50%, GPTQ int4 (layer-sequential calibration + compression), fresh process each")
+    runs = [("embedded", "wanda", sz["wanda_calib"])] + [("gpt2-small-shaped", "wanda", n) for n in sz["gpt2_calib"]]
+    runs += [("gpt2-small-shaped", m, sz["gpt2_calib"][-1]) for m in sz["second_order"]]
+    if torch.cuda.is_available():  # 2.6 B parameters: a GPU's work (about 10 GB of float32 weights)
+        runs += [("gemma-2-2b-shaped", m, sz["gpt2_calib"][-1]) for m in ("wanda", *sz["second_order"])]
     out = {}
-    runs = [("embedded", sz["wanda_calib"])] + [("gpt2-small-shaped", n) for n in sz["gpt2_calib"]]
-    for shape, n in runs:
-        got = wanda_in_subprocess(shape, n, 128)
-        _line(f"{shape} ({got['parameters'] / 1e6:.1f} M params, {n} x 128 tokens, {got['device']})",
-              f"{got['seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB")
-        out[shape if shape == "embedded" or n == sz["gpt2_calib"][-1] else f"{shape}-{n}"] = got
+    for shape, method, n in runs:
+        got = compress_in_subprocess(shape, method, n, 128)
+        cuda = f", CUDA peak {got['cuda_peak_mb']:.0f} MB ({got['gpu']})" if "cuda_peak_mb" in got else ""
+        _line(f"{method}: {shape} ({got['parameters'] / 1e6:.1f} M params, {n} x 128 tokens, {got['device']})",
+              f"{got['seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB{cuda}")
+        name = shape if method == "wanda" and (shape == "embedded" or n == sz["gpt2_calib"][-1]) else f"{shape}-{method}-{n}"
+        out[name] = got
     return out
 
 

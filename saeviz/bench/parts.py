@@ -155,43 +155,74 @@ def prune_vs_retrain(bench, comp: CompressSpec, site: str, layer: int, sae_spars
             "ratio_full_budget": result.seconds / prune_s}
 
 
-def wanda_in_subprocess(shape: str, n_calibration: int, seq_len: int) -> dict:
-    """WANDA calibration + pruning time and the process's peak memory, in a fresh process (so peak RSS is its own)."""
-    code = ("import json,sys; from saeviz.bench.parts import wanda_here; "
-            f"print(json.dumps(wanda_here({shape!r}, {n_calibration}, {seq_len})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+def compress_in_subprocess(shape: str, method: str, n_calibration: int, seq_len: int) -> dict:
+    """Calibration + compression time of ``method`` (wanda, sparsegpt, gptq) and the process's peak memory, in
+    a fresh process (so peak RSS is its own)."""
+    code = ("import json,sys; from saeviz.bench.parts import compress_here; "
+            f"print(json.dumps(compress_here({shape!r}, {method!r}, {n_calibration}, {seq_len})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"compressing the {shape} model with {method} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def gpt2_small_shaped():
+def gpt2_small_shaped(device: str = "cpu"):
     """A model of GPT-2 small's shape with random weights (no download)."""
     # lazy: transformer_lens takes seconds to import
     from transformer_lens import HookedTransformer, HookedTransformerConfig
 
     cfg = HookedTransformerConfig(n_layers=12, d_model=768, d_head=64, n_heads=12, d_mlp=3072, d_vocab=50257, n_ctx=1024,
-                                  act_fn="gelu_new", normalization_type="LN", seed=0, device="cpu")
+                                  act_fn="gelu_new", normalization_type="LN", seed=0, device=device)
     return HookedTransformer(cfg).eval()
 
 
-def wanda_here(shape: str, n_calibration: int, seq_len: int) -> dict:
+def gemma2_2b_shaped(device: str = "cpu", n_layers: int = 26, d_vocab: int = 256000):
+    """A model of Gemma-2-2B's shape and block layout (grouped-query attention, gated MLP, RMS norms before
+    and after each sublayer, soft caps) with random weights (no download); smaller n_layers/d_vocab for tests."""
+    # lazy: transformer_lens takes seconds to import
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(
+        n_layers=n_layers, d_model=2304, d_head=256, n_heads=8, n_key_value_heads=4, d_mlp=9216, d_vocab=d_vocab,
+        n_ctx=8192, act_fn="gelu_pytorch_tanh", normalization_type="RMS", positional_embedding_type="rotary",
+        rotary_base=10000, gated_mlp=True, final_rms=True, use_normalization_before_and_after=True,
+        attn_scores_soft_cap=50.0, output_logits_soft_cap=30.0, original_architecture="Gemma2ForCausalLM",
+        seed=0, device=device)
+    return HookedTransformer(cfg).eval()
+
+
+MODEL_SHAPES = {"gpt2-small-shaped": gpt2_small_shaped, "gemma-2-2b-shaped": gemma2_2b_shaped}
+METHOD_SPECS = {"wanda": dict(method="wanda", sparsity=0.5), "sparsegpt": dict(method="sparsegpt", sparsity=0.5),
+                "gptq": dict(method="gptq", bits=4, group_size=128)}
+
+
+def compress_here(shape: str, method: str, n_calibration: int, seq_len: int) -> dict:
     # lazy: resource is Unix-only
     import resource
 
     torch.manual_seed(0)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     if shape == "embedded":
-        model = embedded.load_model()
+        model = embedded.load_model().to(device)
         tokens = embedded.load_tokens("calibration")[:n_calibration].long()[:, :seq_len]
     else:
-        model = gpt2_small_shaped()
+        model = MODEL_SHAPES[shape](device)
         tokens = torch.randint(0, model.cfg.d_vocab, (n_calibration, seq_len))
     params = sum(p.numel() for p in model.parameters())
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    compress_model(model, CompressSpec(method="wanda", sparsity=0.5, n_calibration=n_calibration), tokens)
+    compress_model(model, CompressSpec(**METHOD_SPECS[method], n_calibration=n_calibration), tokens)
+    if device == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return {"shape": shape, "parameters": params, "n_calibration": n_calibration, "seq_len": seq_len, "seconds": seconds,
-            "peak_rss_mb": peak_mb, "device": device}
+    out = {"shape": shape, "method": method, "parameters": params, "n_calibration": n_calibration, "seq_len": seq_len,
+           "seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "device": device}
+    if device == "cuda":
+        out["gpu"] = torch.cuda.get_device_name(0)
+        out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
 
 
 def _rss_mb() -> float:
@@ -222,9 +253,8 @@ def sweep_memory_here(n_sequences: int, d_sae: int, layer: int) -> dict:
     from sae_lens.saes.sae import SAEMetadata
 
     torch.manual_seed(0)
-    model = gpt2_small_shaped()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = model.to(device)
+    model = gpt2_small_shaped(device)
     root = Path(tempfile.mkdtemp(prefix="saeviz-memory-"))
     hook = site_hook("resid", layer)
     sae = TopKSAE(TopKSAEConfig(d_in=model.cfg.d_model, d_sae=d_sae, k=32,

@@ -76,7 +76,20 @@ SITES: dict[str, MatrixSite] = {
     "W_O": MatrixSite("attn", ("W_O",), heads_out_to_linear, heads_out_from_linear, lambda cfg: "attn.hook_z"),
     "W_in": MatrixSite("mlp", ("W_in",), lambda w: w.T, transpose_back, _mlp_input),
     "W_out": MatrixSite("mlp", ("W_out",), lambda w: w.T, transpose_back, lambda cfg: "mlp.hook_post"),
+    # a gated MLP's second input projection (Gemma, Llama): compressed with W_in, on the same input
+    "W_gate": MatrixSite("mlp", ("W_gate",), lambda w: w.T, transpose_back, _mlp_input),
 }
+
+
+def model_matrices(cfg, matrices: tuple[str, ...]) -> tuple[str, ...]:
+    """The matrices compressed in a model for a spec's ``matrices``: W_in of a gated MLP stands for both of
+    its input projections, W_gate and W_in (the spec names the six matrices every block has)."""
+    out = []
+    for matrix in matrices:
+        if matrix == "W_in" and getattr(cfg, "gated_mlp", False):
+            out.append("W_gate")
+        out.append(matrix)
+    return tuple(out)
 
 
 def weight_param(model, layer: int, matrix: str) -> torch.nn.Parameter:
@@ -253,7 +266,7 @@ class MatrixOutcome:
 def _prune_block(model, layer: int, spec: CompressSpec, mask_fn) -> dict[MatrixKey, MatrixOutcome]:
     """Zero the weights of block ``layer`` that ``mask_fn(weight_OI, matrix)`` does not keep."""
     out = {}
-    for matrix in spec.matrices:
+    for matrix in model_matrices(model.cfg, spec.matrices):
         param = weight_param(model, layer, matrix)
         keep_OI, norm_I = mask_fn(SITES[matrix].to_linear(param.detach()), matrix)
         keep = SITES[matrix].from_linear(keep_OI, param.shape).contiguous()
@@ -308,7 +321,8 @@ def _calibrated(model, spec, calib_tokens, progress, batch_size, accumulator, co
     """
     tokens = _calibration_tokens(model, spec, calib_tokens)
     n_layers = model.cfg.n_layers
-    hooks_of = {l: sorted({input_hook_name(model, l, m) for m in spec.matrices}) for l in range(n_layers)}
+    hooks_of = {l: sorted({input_hook_name(model, l, m) for m in model_matrices(model.cfg, spec.matrices)})
+                for l in range(n_layers)}
     if not spec.sequential:
         acc = accumulator(model, [h for l in range(n_layers) for h in hooks_of[l]])
         _run_blocks(model, tokens, None, n_layers, batch_size, acc)
@@ -350,7 +364,7 @@ def _rewrite_block(model, layer: int, spec: CompressSpec, rewrite) -> dict[Matri
     """Replace each matrix of block ``layer`` by ``rewrite(weight_OI, matrix) -> (new_OI, keep_OI | None)``;
     the new weights are kept in the outcome (a mask alone cannot rebuild them)."""
     out = {}
-    for matrix in spec.matrices:
+    for matrix in model_matrices(model.cfg, spec.matrices):
         param = weight_param(model, layer, matrix)
         w_OI = SITES[matrix].to_linear(param.detach()).clone()  # the linear view may alias the parameter
         new_OI, keep_OI = rewrite(w_OI, matrix)
@@ -386,7 +400,7 @@ def compress_gptq(model, spec, calib_tokens=None, progress=None, *, batch_size=1
 def compress_rtn(model, spec, calib_tokens=None, progress=None, *, batch_size=16):
     def per_block(layer):
         out = {}
-        for matrix in spec.matrices:
+        for matrix in model_matrices(model.cfg, spec.matrices):
             param = weight_param(model, layer, matrix)
             w_OI = SITES[matrix].to_linear(param.detach())
             q_OI = quantize_rtn(w_OI, spec.bits, spec.group_size, spec.symmetric)
@@ -473,7 +487,7 @@ def compress_model(model, spec: CompressSpec, calib_tokens: torch.Tensor | None 
     """
     if spec.method not in COMPRESSORS:
         raise ValueError(f"Unknown compression method {spec.method!r}: choose from {sorted(COMPRESSORS)}.")
-    check_supported(model, spec.matrices)
+    check_supported(model, model_matrices(model.cfg, spec.matrices))
     beyond = [layer for layer, _ in spec.layer_sparsity if layer >= model.cfg.n_layers]
     if beyond:
         raise ValueError(f"layer_sparsity names layers {beyond} but the model has {model.cfg.n_layers} layers (0-{model.cfg.n_layers - 1}).")
@@ -482,7 +496,7 @@ def compress_model(model, spec: CompressSpec, calib_tokens: torch.Tensor | None 
         outcomes = COMPRESSORS[spec.method](work, spec, calib_tokens, progress, batch_size=batch_size)
         reports = tuple(
             _measure(work, layer, matrix, outcomes.get((layer, matrix)))
-            for layer in range(work.cfg.n_layers) for matrix in spec.matrices
+            for layer in range(work.cfg.n_layers) for matrix in model_matrices(work.cfg, spec.matrices)
         )
     return CompressResult(
         model=work, spec=spec, reports=reports,

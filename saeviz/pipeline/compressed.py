@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from saeviz.compression.methods import apply_masks, apply_weights, compress_model, weight_param
+from saeviz.compression.methods import apply_masks, apply_weights, compress_model, model_matrices, weight_param
 from saeviz.errors import LoadError
 from saeviz.jobs import Progress
 from saeviz.model.families import processing_flags
@@ -30,12 +30,14 @@ def compressed_model(base, compress: CompressSpec, key: str, store: Store, calib
         return checkpoint_model(base, compress, key, store, model_name)
     # both paths deep-copy the model: refuse before the copy, not half-way through it
     ensure_fits(param_bytes(base), f"a {compress.label()} copy of the model", device=str(base.cfg.device))
+    expected = {matrix_key(layer, m) for layer in range(base.cfg.n_layers) for m in model_matrices(base.cfg, compress.matrices)}
     masks = store.get_tensors("model_masks", key)
-    if masks is not None:
+    if masks is not None and expected <= set(masks):
         return apply_masks(base, {parse_matrix_key(k): v.bool() for k, v in masks.items()})
     weights = store.get_tensors("model_weights", key)
-    if weights is not None:
+    if weights is not None and expected <= set(weights):
         return apply_weights(base, {parse_matrix_key(k): v for k, v in weights.items()})
+    # not stored, or stored before W_gate of gated MLPs was compressed with W_in: computed (again) now
     store.ensure_writable()  # a read-only cache refuses now, before the calibration pass
     start = time.perf_counter()
     result = compress_model(base, compress, calibration(), progress)
@@ -71,7 +73,7 @@ def checkpoint_model(base, compress: CompressSpec, key: str, store: Store, model
         if not model.unembed.b_U.any():
             model.unembed.b_U.copy_(base.unembed.b_U)
         rows = [_matrix_row(raw, model, base, layer, matrix) | {"method": compress.label()}
-                for layer in range(base.cfg.n_layers) for matrix in PRUNABLE_MATRICES]
+                for layer in range(base.cfg.n_layers) for matrix in model_matrices(base.cfg, PRUNABLE_MATRICES)]
     model.cfg.model_name = base.cfg.model_name
     store.put_compress_stats([{**row, "compress_key": key, "model": model_name, "compression": compress.label()} for row in rows])
     store.put_timing(key, "compress", compress.label(), time.perf_counter() - start)

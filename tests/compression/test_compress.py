@@ -385,3 +385,43 @@ def test_calibration_batching_does_not_change_the_result(tiny_model, tiny_tokens
 def test_layer_overrides_beyond_the_model_are_refused(tiny_model):
     with pytest.raises(ValueError, match="model has 2 layers"):
         compress_model(tiny_model, CompressSpec(method="magnitude", layer_sparsity={2: 0.1}))
+
+
+def _gated_tiny():
+    from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+    cfg = HookedTransformerConfig(n_layers=2, d_model=32, d_head=8, n_heads=4, d_mlp=64, d_vocab=100, n_ctx=16,
+                                  act_fn="silu", normalization_type="RMS", gated_mlp=True, positional_embedding_type="rotary",
+                                  seed=0, device="cpu")
+    return HookedTransformer(cfg).eval()
+
+
+@pytest.mark.parametrize("method", ["wanda", "sparsegpt", "rtn"])
+def test_a_gated_mlps_gate_is_compressed_with_w_in(tiny_tokens, method):
+    # Gemma and Llama MLPs have two input projections; "W_in" stands for both, on the same input
+    model = _gated_tiny()
+    spec = CompressSpec(method=method, sparsity=0.5, n_calibration=8) if method != "rtn" else CompressSpec(method="rtn", bits=4)
+    result = compress_model(model, spec, tiny_tokens)
+    rows = {(r.layer, r.matrix): r for r in result.reports}
+    assert {m for _, m in rows} == {*PRUNABLE_MATRICES, "W_gate"}
+    gate = result.model.blocks[1].mlp.W_gate
+    if method == "rtn":
+        assert rows[1, "W_gate"].quant_error > 0 and not torch.equal(gate, model.blocks[1].mlp.W_gate)
+    else:
+        assert abs(float((gate == 0).float().mean()) - 0.5) < 1e-6
+        assert (1, "W_gate") in (result.weights if method == "sparsegpt" else result.masks)
+
+
+def test_gated_masks_cached_without_the_gate_are_computed_again(tmp_path, tiny_tokens):
+    from saeviz.pipeline.compressed import compressed_model
+    from saeviz.store.db import Store
+
+    model, store = _gated_tiny(), Store(tmp_path)
+    spec = CompressSpec(method="wanda", sparsity=0.5, n_calibration=8)
+    first = compressed_model(model, spec, "k", store, lambda: tiny_tokens, "tiny")
+    stored = store.get_tensors("model_masks", "k")
+    assert "0.W_gate" in stored
+    store.put_tensors("model_masks", "k", {k: v for k, v in stored.items() if not k.endswith("W_gate")})  # an older saeviz's
+    again = compressed_model(model, spec, "k", store, lambda: tiny_tokens, "tiny")
+    assert torch.equal(again.blocks[0].mlp.W_gate, first.blocks[0].mlp.W_gate)
+    assert "0.W_gate" in store.get_tensors("model_masks", "k")

@@ -63,3 +63,24 @@ def test_the_floor_counts_what_a_sweep_evaluates():
     # pruned at 0% is the pretrained SAE (one cache identity, one run)
     evaluated = {v.cache_identity() for v in unit_variants(SweepSpec(sae_sparsities=sparsities)) if v.kind != "pruned_best"}
     assert counts.sae_points == len(evaluated) == 5 and counts.spliced_runs == 7 and counts.pruned == 3
+
+
+def test_the_gemma_shaped_model_has_gemma_2s_blocks_and_compresses(monkeypatch):
+    # the GPU benchmark's Gemma-2-2B-shaped model, shrunk to one layer and a small vocabulary for the CPU
+    import torch
+
+    from saeviz.bench.parts import gemma2_2b_shaped
+    from saeviz.compression.methods import compress_model
+    from saeviz.specs import CompressSpec
+
+    model = gemma2_2b_shaped(n_layers=1, d_vocab=512)
+    cfg = model.cfg
+    assert (cfg.d_model, cfg.d_mlp, cfg.n_heads, cfg.n_key_value_heads, cfg.d_head) == (2304, 9216, 8, 4, 256)
+    assert cfg.output_logits_soft_cap == 30.0 and cfg.use_normalization_before_and_after and cfg.gated_mlp
+    tokens = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
+    pruned = compress_model(model, CompressSpec(method="wanda", sparsity=0.5, n_calibration=2), tokens).model
+    mlp = pruned.blocks[0].mlp
+    # the gate is pruned with W_in (one input, the normalised resid_mid), every matrix at the spec's sparsity
+    for weight in (mlp.W_gate, mlp.W_in, mlp.W_out, pruned.blocks[0].attn.W_Q):
+        assert abs(float((weight == 0).float().mean()) - 0.5) < 0.01
+    assert torch.isfinite(pruned(tokens)).all()
