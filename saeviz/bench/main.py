@@ -26,10 +26,10 @@ PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "memory", "features")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
             train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16), second_order=("sparsegpt", "gptq"),
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
-            memory=((4, 12288), (8, 12288), (4, 6144)))
+            memory=(("gpt2-small-shaped", 4, 12288), ("gpt2-small-shaped", 8, 12288), ("gpt2-small-shaped", 4, 6144)))
 SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
              checkpoints=4, wanda_calib=8, gpt2_calib=(2,), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
-             memory=((2, 2048),))
+             memory=(("embedded", 2, 2048),))
 
 
 def _line(name: str, value: str) -> None:
@@ -153,13 +153,12 @@ def run_memory(sz, _comp) -> dict:
     # lazy: saeviz.bench.parts pulls in numpy, pandas, which importing saeviz.bench.main does without
     from saeviz.bench.parts import sweep_memory_in_subprocess
 
-    print("memory: one resid unit of the sweep (last layer, int8 RTN, random TopK SAE) on a GPT-2-small-shaped model, "
-          "fresh process each")
+    print("memory: one resid unit of the sweep (last layer, int8 RTN, random TopK SAE), fresh process each")
     out = []
-    for n_seq, d_sae in sz["memory"]:
-        got = sweep_memory_in_subprocess(n_seq, d_sae, 11)
+    for shape, n_seq, d_sae in sz["memory"]:
+        got = sweep_memory_in_subprocess(shape, n_seq, d_sae)
         cuda = f", CUDA peak {got['cuda_peak_mb']:.0f} MB" if "cuda_peak_mb" in got else ""
-        _line(f"{got['tokens']:,} evaluation tokens, d_sae {d_sae:,} ({got['device']})",
+        _line(f"{shape}: {got['tokens']:,} evaluation tokens, d_sae {d_sae:,} ({got['device']})",
               f"peak RSS {got['peak_rss_mb']:.0f} MB ({got['peak_rss_mb'] - got['rss_before_mb']:+.0f} MB over the loaded model "
               f"and SAE){cuda}, {got['seconds']:.1f} s")
         out.append(got)

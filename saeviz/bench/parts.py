@@ -232,20 +232,20 @@ def _rss_mb() -> float:
     return float("nan")
 
 
-def sweep_memory_in_subprocess(n_sequences: int, d_sae: int, layer: int) -> dict:
-    """Peak memory of one sweep unit on a GPT-2-small-shaped model, in a fresh process (peak RSS is its own)."""
+def sweep_memory_in_subprocess(shape: str, n_sequences: int, d_sae: int) -> dict:
+    """Peak memory of one sweep unit (the last layer's resid) in a fresh process (peak RSS is its own)."""
     code = ("import json; from saeviz.bench.parts import sweep_memory_here; "
-            f"print(json.dumps(sweep_memory_here({n_sequences}, {d_sae}, {layer})))")
+            f"print(json.dumps(sweep_memory_here({shape!r}, {n_sequences}, {d_sae})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(f"the memory run failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def sweep_memory_here(n_sequences: int, d_sae: int, layer: int) -> dict:
-    """One resid unit (dense, pretrained, pruned 50%, PrunedBest, with CE/KL spliced in) of a random TopK SAE
-    of width ``d_sae`` on a GPT-2-small-shaped model with random weights, int8 RTN (no calibration pass, so
-    that the sweep's own memory is what is measured) and magnitude SAE pruning."""
+def sweep_memory_here(shape: str, n_sequences: int, d_sae: int) -> dict:
+    """One resid unit at the last layer (dense, pretrained, pruned 50%, PrunedBest, with CE/KL spliced in) of a
+    random TopK SAE of width ``d_sae`` on a model of ``shape`` (gpt2-small-shaped: random weights; embedded),
+    int8 RTN (no calibration pass, so that the sweep's own memory is what is measured), magnitude SAE pruning."""
     # lazy: resource is Unix-only; sae_lens takes seconds to import
     import resource
 
@@ -254,7 +254,8 @@ def sweep_memory_here(n_sequences: int, d_sae: int, layer: int) -> dict:
 
     torch.manual_seed(0)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = gpt2_small_shaped(device)
+    model = embedded.load_model().to(device) if shape == "embedded" else MODEL_SHAPES[shape](device)
+    layer = model.cfg.n_layers - 1
     root = Path(tempfile.mkdtemp(prefix="saeviz-memory-"))
     hook = site_hook("resid", layer)
     sae = TopKSAE(TopKSAEConfig(d_in=model.cfg.d_model, d_sae=d_sae, k=32,
@@ -275,7 +276,7 @@ def sweep_memory_here(n_sequences: int, d_sae: int, layer: int) -> dict:
     run_sweep(bench, spec)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    out = {"n_sequences": n_sequences, "tokens": n_sequences * bench.tokens("eval").shape[1], "d_sae": d_sae,
+    out = {"shape": shape, "n_sequences": n_sequences, "tokens": n_sequences * bench.tokens("eval").shape[1], "d_sae": d_sae,
            "layer": layer, "seconds": seconds, "rss_before_mb": before, "peak_rss_mb": peak, "device": device}
     if device == "cuda":
         out["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
