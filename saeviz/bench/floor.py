@@ -16,7 +16,6 @@ few calls per point, and the log-sum-exp is the sweep's own chunked one (bare te
 from __future__ import annotations
 
 import time
-
 from dataclasses import dataclass
 
 import torch
