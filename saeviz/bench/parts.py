@@ -155,15 +155,19 @@ def prune_vs_retrain(bench, comp: CompressSpec, site: str, layer: int, sae_spars
             "ratio_full_budget": result.seconds / prune_s}
 
 
-def compress_in_subprocess(shape: str, method: str, n_calibration: int, seq_len: int) -> dict:
-    """Calibration + compression time of ``method`` (wanda, sparsegpt, gptq) and the process's peak memory, in
-    a fresh process (so peak RSS is its own)."""
-    code = ("import json,sys; from saeviz.bench.parts import compress_here; "
-            f"print(json.dumps(compress_here({shape!r}, {method!r}, {n_calibration}, {seq_len})))")
+def _in_fresh_process(function: str, args: tuple, what: str) -> dict:
+    """``function(*args)`` of this module run in a new Python process (so its peak RSS is its own); its dict."""
+    code = f"import json; from saeviz.bench.parts import {function}; print(json.dumps({function}(*{args!r})))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
-        raise RuntimeError(f"compressing the {shape} model with {method} failed: {out.stderr[-2000:]}")
+        raise RuntimeError(f"{what} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compress_in_subprocess(shape: str, method: str, n_calibration: int, seq_len: int) -> dict:
+    """Calibration + compression time of ``method`` (wanda, sparsegpt, gptq) and the process's peak memory, in
+    a fresh process."""
+    return _in_fresh_process("compress_here", (shape, method, n_calibration, seq_len), f"compressing the {shape} model with {method}")
 
 
 def gpt2_small_shaped(device: str = "cpu"):
@@ -233,13 +237,8 @@ def _rss_mb() -> float:
 
 
 def sweep_memory_in_subprocess(shape: str, n_sequences: int, d_sae: int) -> dict:
-    """Peak memory of one sweep unit (the last layer's resid) in a fresh process (peak RSS is its own)."""
-    code = ("import json; from saeviz.bench.parts import sweep_memory_here; "
-            f"print(json.dumps(sweep_memory_here({shape!r}, {n_sequences}, {d_sae})))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if out.returncode:
-        raise RuntimeError(f"the memory run failed: {out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Peak memory of one sweep unit (the last layer's resid) in a fresh process."""
+    return _in_fresh_process("sweep_memory_here", (shape, n_sequences, d_sae), f"the {shape} memory run")
 
 
 def sweep_memory_here(shape: str, n_sequences: int, d_sae: int) -> dict:
