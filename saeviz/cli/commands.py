@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pandas as pd
 
@@ -120,7 +121,15 @@ def cmd_sweep(args) -> int:
         sae_sparsities=args.sae_sparsities, sae_prune_method=args.sae_method, retrain=train_spec(args),
         eval=eval_spec(args), best=BestRule(tolerance=args.tolerance, pick=args.pick),
     )
-    rows = run_sweep(bench, spec, progress=tqdm_progress("sweep"))
+    address = args.ray or os.environ.get("SAEVIZ_RAY_ADDRESS")
+    if address:
+        # lazy: ray loads only with --ray
+        from saeviz.cluster.ray_runner import run_sweep_on_ray
+
+        rows = run_sweep_on_ray(bench, spec, address, progress=tqdm_progress("sweep units"),
+                                cpus_per_unit=args.cpus_per_unit, gpus_per_unit=args.gpus_per_unit)
+    else:
+        rows = run_sweep(bench, spec, progress=tqdm_progress("sweep"))
     print("; ".join(f"{site} = {bench.sae_hook(site, first).replace(f'blocks.{first}.', 'blocks.{layer}.')}" for site in sites))
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(_wide(rows).round(4).to_string(index=False))

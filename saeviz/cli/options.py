@@ -103,6 +103,12 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sae-method", default="wanda", help="SAE pruning method: wanda or magnitude.")
     g.add_argument("--tolerance", type=fraction, default=0.10, help=spec_help(BestRule, "tolerance"))
     g.add_argument("--pick", default="largest", help=spec_help(BestRule, "pick"))
+    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="Run the units on Ray: alone, a local Ray on this machine; 'auto' or HOST:PORT, a cluster "
+                        "started with `ray start` (also SAEVIZ_RAY_ADDRESS). The driver writes the cache; workers keep "
+                        "their models loaded between units.")
+    g.add_argument("--cpus-per-unit", type=float, default=1.0, help="With --ray: CPUs each unit reserves.")
+    g.add_argument("--gpus-per-unit", type=float, default=0.0, help="With --ray: GPUs each unit reserves (1: a unit per GPU).")
 
 
 def compress_spec(args) -> CompressSpec:

@@ -18,6 +18,7 @@ FLOORS = [
     {"tokens"},
     {"evals", "features"},
     {"pipeline"},
+    {"cluster"},
     {"report", "bench", "embedded_build"},
     {"cli"},
     {"__init__", "__main__"},

@@ -1,0 +1,61 @@
+"""The sweep on a local Ray (started once for the module, 2 CPUs, no dashboard): the in-process rows, bit for
+bit; cached units are not sent; a unit that fails on its own is named and the others are cached."""
+
+import shutil
+
+import pytest
+import torch
+
+from saeviz.cluster import ray_runner
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.pipeline.workbench import Workbench
+from saeviz.specs import CompressSpec, EvalSpec, ModelSpec
+from saeviz.store.db import Store
+
+SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibration=16), sites=("resid", "mlp"),
+                 layers=(1,), sae_sparsities=(0.0, 0.5), eval=EvalSpec(n_sequences=4))
+KEY = ["run_key", "item", "metric"]
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    import ray
+
+    ray_runner.connect("local", num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+def _sorted(rows):
+    return rows.sort_values(KEY).reset_index(drop=True)
+
+
+def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp_path, local_ray, monkeypatch):
+    ours = _sorted(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
+    seen = []
+    bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
+    got = ray_runner.run_sweep_on_ray(bench, SPEC, progress=lambda d, t, m="": seen.append((d, t, m)),
+                                      cpus_per_unit=2, torch_threads=torch.get_num_threads())
+    got = _sorted(got)
+    assert got.drop(columns="value").equals(ours.drop(columns="value"))
+    assert got["value"].fillna(-9.0).tolist() == ours["value"].fillna(-9.0).tolist()  # bit for bit
+    assert seen[-1][:2] == (3, 3) and "s left" in seen[-1][2]  # model CEs + two units, with an estimate
+    # a rerun sends nothing: every unit's runs are in the driver's cache
+    monkeypatch.setattr(ray_runner, "connect", lambda *a, **k: pytest.fail("a cached sweep contacted Ray"))
+    again = ray_runner.run_sweep_on_ray(Workbench(ModelSpec(), Store(tmp_path / "ray")), SPEC)
+    assert _sorted(again)[KEY].equals(got[KEY])
+
+
+def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, local_ray):
+    from saeviz.embedded import ASSETS_DIR as ASSETS
+
+    saes = tmp_path / "saes"
+    for layer in (0, 1):
+        shutil.copytree(ASSETS / "saes" / "resid" / f"layer_{layer}", saes / "resid" / f"layer_{layer}")
+    (saes / "resid" / "layer_0" / "sae_weights.safetensors").write_bytes(b"not safetensors")  # found, unreadable
+    bench = Workbench(ModelSpec(), Store(tmp_path / "cache"), sae_template=str(saes / "{site}" / "layer_{layer}"))
+    spec = SweepSpec(compression=SPEC.compression, sites=("resid",), layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=SPEC.eval)
+    with pytest.raises(ray_runner.UnitFailed, match=r"1 of 3 units failed.*resid L0 \(wanda-50%\): .*safetensors"):
+        ray_runner.run_sweep_on_ray(bench, spec, cpus_per_unit=2)
+    cached = bench.store.metrics(site="resid")
+    assert set(cached["layer"]) == {1}  # the unit that could run is stored
