@@ -28,7 +28,7 @@ FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50,
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
             memory=(("gpt2-small-shaped", 4, 12288), ("gpt2-small-shaped", 8, 12288), ("gpt2-small-shaped", 4, 6144)))
 SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
-             checkpoints=4, wanda_calib=8, gpt2_calib=(2,), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
+             checkpoints=4, wanda_calib=8, gpt2_calib=(), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
              memory=(("embedded", 2, 2048),))
 
 
@@ -119,7 +119,7 @@ def run_wanda(sz, _comp) -> dict:
     print("WANDA 50%, SparseGPT 50%, GPTQ int4 (layer-sequential calibration + compression), fresh process each")
     runs = [("embedded", "wanda", sz["wanda_calib"])] + [("gpt2-small-shaped", "wanda", n) for n in sz["gpt2_calib"]]
     runs += [("gpt2-small-shaped", m, sz["gpt2_calib"][-1]) for m in sz["second_order"]]
-    if torch.cuda.is_available():  # 2.6 B parameters: a GPU's work (about 10 GB of float32 weights)
+    if torch.cuda.is_available() and sz["gpt2_calib"]:  # 2.6 B parameters: a GPU's work (about 10 GB of float32 weights)
         runs += [("gemma-2-2b-shaped", m, sz["gpt2_calib"][-1]) for m in ("wanda", *sz["second_order"])]
     out = {}
     for shape, method, n in runs:
@@ -127,7 +127,7 @@ def run_wanda(sz, _comp) -> dict:
         cuda = f", CUDA peak {got['cuda_peak_mb']:.0f} MB ({got['gpu']})" if "cuda_peak_mb" in got else ""
         _line(f"{method}: {shape} ({got['parameters'] / 1e6:.1f} M params, {n} x 128 tokens, {got['device']})",
               f"{got['seconds']:.1f} s, peak RSS {got['peak_rss_mb']:.0f} MB{cuda}")
-        name = shape if method == "wanda" and (shape == "embedded" or n == sz["gpt2_calib"][-1]) else f"{shape}-{method}-{n}"
+        name = shape if method == "wanda" and (shape == "embedded" or n == max(sz["gpt2_calib"])) else f"{shape}-{method}-{n}"
         out[name] = got
     return out
 
@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU'}")
     figures, start = {}, time.perf_counter()
     for part in parts:
+        part_start = time.perf_counter()
         figures[part] = RUNNERS[part](sz, comp)
+        print(f"  ({part}: {time.perf_counter() - part_start:.0f} s)")
     print(f"all parts: {time.perf_counter() - start:.0f} s")
     if args.json:
         with open(args.json, "w") as f:

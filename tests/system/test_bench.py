@@ -20,7 +20,7 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
     for needle in ("cold (computed", "warm (read from the database)", "speed-up", "largest relative difference",
-                   "retrain (", "gpt2-small-shaped", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: per unit", "pruning encodes",
+                   "retrain (", "wanda: embedded", "peak RSS", "evaluation sequences", "d_sae", "all parts", "floor: per unit", "pruning encodes",
                    "saeviz / floor", "CLI cold / floor", "over the loaded model"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
@@ -32,7 +32,7 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     parts = floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] + floor["prune_encode_s"]
     assert floor["total_s"] > 0 and floor["prune_encode_s"] > 0 and abs(parts - floor["total_s"]) < 1e-9
     assert figures["sweep"]["floor_ratio"] == figures["sweep"]["ours_s"] / floor["total_s"]
-    assert figures["wanda"]["gpt2-small-shaped"]["parameters"] > 1e8
+    assert figures["wanda"]["embedded"]["seconds"] > 0 and figures["wanda"]["embedded"]["peak_rss_mb"] > 0
     print(text)  # the figures, in the test log
 
 
@@ -65,12 +65,12 @@ def test_the_floor_counts_what_a_sweep_evaluates():
     assert counts.sae_points == len(evaluated) == 5 and counts.spliced_runs == 7 and counts.pruned == 3
 
 
-def test_the_gemma_shaped_model_has_gemma_2s_blocks_and_compresses(monkeypatch):
+def test_the_gemma_shaped_model_has_gemma_2s_blocks_and_every_matrix_is_compressible():
     # the GPU benchmark's Gemma-2-2B-shaped model, shrunk to one layer and a small vocabulary for the CPU
     import torch
 
     from saeviz.bench.parts import gemma2_2b_shaped
-    from saeviz.compression.methods import compress_model
+    from saeviz.compression.methods import check_supported, model_matrices
     from saeviz.specs import CompressSpec
 
     model = gemma2_2b_shaped(n_layers=1, d_vocab=512)
@@ -78,9 +78,7 @@ def test_the_gemma_shaped_model_has_gemma_2s_blocks_and_compresses(monkeypatch):
     assert (cfg.d_model, cfg.d_mlp, cfg.n_heads, cfg.n_key_value_heads, cfg.d_head) == (2304, 9216, 8, 4, 256)
     assert cfg.output_logits_soft_cap == 30.0 and cfg.use_normalization_before_and_after and cfg.gated_mlp
     tokens = torch.randint(0, 512, (2, 16), generator=torch.Generator().manual_seed(0))
-    pruned = compress_model(model, CompressSpec(method="wanda", sparsity=0.5, n_calibration=2), tokens).model
-    mlp = pruned.blocks[0].mlp
-    # the gate is pruned with W_in (one input, the normalised resid_mid), every matrix at the spec's sparsity
-    for weight in (mlp.W_gate, mlp.W_in, mlp.W_out, pruned.blocks[0].attn.W_Q):
-        assert abs(float((weight == 0).float().mean()) - 0.5) < 0.01
-    assert torch.isfinite(pruned(tokens)).all()
+    assert torch.isfinite(model(tokens)).all()
+    # what the benchmark compresses: every matrix, W_gate with W_in (pruning it is tested on a tiny gated model)
+    assert "W_gate" in model_matrices(cfg, CompressSpec().matrices)
+    check_supported(model, model_matrices(cfg, CompressSpec().matrices))
