@@ -71,6 +71,7 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
     address = address or os.environ.get(ADDRESS_ENV) or LOCAL
     if ray.is_initialized():
         return address
+    _POOLS.clear()  # actor handles belong to the Ray session that made them
     if address == LOCAL:
         # no dashboard, and a small object store: rows are small, and the default takes 30% of RAM
         ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=200 * 2**20,
@@ -102,8 +103,9 @@ class _UnitWorker:
         self.root = Path(tempfile.mkdtemp(prefix="saeviz-ray-worker-"))
         self.benches: dict[BenchSpec, Workbench] = {}
 
-    def pid(self) -> int:
-        return os.getpid()
+    def info(self) -> dict:
+        """Where this worker runs: its process and the GPUs Ray gave it."""
+        return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
     def _bench(self, setup: BenchSpec) -> Workbench:
         if setup not in self.benches:
@@ -135,6 +137,31 @@ class _UnitWorker:
         return bench.store.metrics_for_runs(run_keys), timings[timings["job_key"].isin(run_keys)] if len(timings) else timings
 
 
+def _slots(nodes: list[dict], cpus_per_unit: float, gpus_per_unit: float) -> int:
+    """How many units the cluster runs at once: on each node, its CPUs (and GPUs) over what one unit reserves
+    (a unit's CPUs and GPUs come from one node)."""
+    slots = 0
+    for resources in nodes:
+        fits = int(resources.get("CPU", 0) // max(cpus_per_unit, 1e-9))
+        if gpus_per_unit:
+            fits = min(fits, int(resources.get("GPU", 0) // gpus_per_unit))
+        slots += fits
+    if slots < 1:
+        cpus, gpus = sum(r.get("CPU", 0) for r in nodes), sum(r.get("GPU", 0) for r in nodes)
+        raise SaevizError(f"No node of the Ray cluster ({cpus:g} CPUs, {gpus:g} GPUs in all) has room for one unit of "
+                          f"{cpus_per_unit:g} CPUs and {gpus_per_unit:g} GPUs: lower --cpus-per-unit / --gpus-per-unit "
+                          "or add nodes.")
+    return slots
+
+
+def pool_info() -> list[dict]:
+    """``info()`` of every worker this driver started (its process, its GPUs)."""
+    # lazy: ray loads only when a command runs with --ray
+    import ray
+
+    return ray.get([a.info.remote() for pool in _POOLS.values() for a in pool])
+
+
 _POOLS: dict[tuple, list] = {}  # (ray session, cpus, gpus) -> actors: kept for the driver's next sweep
 
 
@@ -144,6 +171,12 @@ def _workers(n: int, cpus: float, gpus: float) -> list:
     import ray
 
     key = (ray.get_runtime_context().get_job_id(), cpus, gpus)
+    for other in [k for k in _POOLS if k != key]:  # workers of another shape hold resources this one may need
+        for actor in _POOLS.pop(other):
+            try:
+                ray.kill(actor)
+            except ray.exceptions.ActorHandleNotFoundError:  # made in an earlier Ray session: already gone
+                pass
     pool = _POOLS.setdefault(key, [])
     cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=-1)(_UnitWorker)
     pool += [cls.remote() for _ in range(n - len(pool))]
@@ -182,7 +215,8 @@ def run_sweep_on_ray(bench: Workbench, spec: SweepSpec, address: str | None = No
     failures: list[str] = []
     if todo:
         connect(address)
-        slots = workers or max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus_per_unit, 1e-9)))
+        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+        slots = workers or _slots(nodes, cpus_per_unit, gpus_per_unit)
         idle = _workers(min(slots, len(todo)), cpus_per_unit, gpus_per_unit)
         queue, running, start, finished = list(todo), {}, time.perf_counter(), 0
         try:

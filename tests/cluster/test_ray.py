@@ -59,3 +59,12 @@ def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, local_ray):
         ray_runner.run_sweep_on_ray(bench, spec, cpus_per_unit=2)
     cached = bench.store.metrics(site="resid")
     assert set(cached["layer"]) == {1}  # the unit that could run is stored
+
+
+def test_slots_are_counted_per_node_and_a_unit_too_big_for_every_node_is_refused():
+    nodes = [{"CPU": 1.0}, {"CPU": 2.0, "GPU": 2.0}]
+    assert ray_runner._slots(nodes, 1, 0) == 3
+    assert ray_runner._slots(nodes, 1, 1) == 2  # GPUs on one node only
+    assert ray_runner._slots(nodes, 2, 1) == 1  # that node's 2 CPUs hold one such unit
+    with pytest.raises(ray_runner.SaevizError, match="No node .* room for one unit of 3 CPUs"):
+        ray_runner._slots(nodes, 3, 0)
