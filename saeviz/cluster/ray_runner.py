@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from saeviz.errors import SaevizError
 from saeviz.jobs import Progress, report
-from saeviz.pipeline.runner import run_key
+from saeviz.pipeline.runner import model_ce, run_key
 from saeviz.pipeline.sweep import SweepSpec, run_sweep, run_unit, unit_variants
 from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import DENSE, EMBEDDED, EMBEDDED_SAE_TEMPLATE, ModelSpec
@@ -110,9 +111,6 @@ class _UnitWorker:
     def _bench(self, setup: BenchSpec) -> Workbench:
         if setup not in self.benches:
             if setup.torch_threads:
-                # lazy: torch is already loaded by the Workbench's modules; only the thread count is set here
-                import torch
-
                 torch.set_num_threads(setup.torch_threads)
             store = Store(self.root / f"cache-{len(self.benches)}")
             self.benches[setup] = Workbench(setup.model, store, tokens_source=setup.tokens_source,
@@ -121,9 +119,6 @@ class _UnitWorker:
 
     def run(self, unit: SweepUnit) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(metric rows, timings) of every run of the unit, computed here or read from this worker's cache."""
-        # lazy: the pipeline's runner is imported where the unit runs
-        from saeviz.pipeline.runner import model_ce
-
         bench = self._bench(unit.bench)
         first = len(bench.run_keys)
         if unit.site is None:
@@ -131,7 +126,6 @@ class _UnitWorker:
                 model_ce(bench, compression, unit.sweep.eval)
         else:
             run_unit(bench, unit.sweep, unit.site, unit.layer, lambda message: None)
-        bench.store.flush()
         run_keys = list(dict.fromkeys(bench.run_keys[first:]))
         timings = bench.store.timings()
         return bench.store.metrics_for_runs(run_keys), timings[timings["job_key"].isin(run_keys)] if len(timings) else timings
