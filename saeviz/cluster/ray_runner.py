@@ -1,11 +1,12 @@
-"""The SAE sweep on Ray: every (site, layer) of a SweepSpec, and the model CEs, as units computed by actors.
+"""Units (saeviz.cluster.units) on Ray: actors compute them, the driver writes their results.
 
-A unit is a frozen, picklable spec (``SweepUnit``); the driver computes every unit's run keys without
-loading a model, sends only the units whose runs are not all in the cache, and writes each unit's rows in
-one transaction as it returns (the only DuckDB writer: a killed driver loses the units in flight, and a
-rerun resumes). A worker (``_UnitWorker``, one Ray actor per slot) keeps one Workbench per model setup,
-so its models, compressed variants, SAEs and activations stay loaded between units; its own cache is a
-private folder (workers share no disk), so a worker computes the activations its units need.
+The driver checks every unit against its cache without loading a model and sends only those missing; it
+writes each unit's results in one transaction as the unit returns (the only DuckDB writer: a killed driver
+loses the units in flight, and a rerun resumes). A worker (``_UnitWorker``, one Ray actor per slot) keeps
+one Workbench per model setup, so its models, compressed variants, SAEs and activations stay loaded between
+units and between calls of the same driver. Its cache is a private folder; what it reads of earlier units
+(trained SAEs, the runs PrunedBest picks from) comes with the unit, or from the driver's cache folder
+itself when every node sees it at the same path (``shared_cache``).
 """
 
 from __future__ import annotations
@@ -16,47 +17,32 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-import torch
-
+from saeviz.cluster.units import BenchSpec, Unit
 from saeviz.errors import SaevizError
 from saeviz.jobs import Progress, report
-from saeviz.pipeline.runner import model_ce, run_key
-from saeviz.pipeline.sweep import SweepSpec, run_sweep, run_unit, unit_variants
 from saeviz.pipeline.workbench import Workbench
-from saeviz.specs import DENSE, EMBEDDED, EMBEDDED_SAE_TEMPLATE, ModelSpec
-from saeviz.store import keys
-from saeviz.store.db import RUN_COLUMNS, Store
+from saeviz.store.db import Store
+from saeviz.store.transfer import Delta, absorb, collect, install
 
 ADDRESS_ENV = "SAEVIZ_RAY_ADDRESS"
 LOCAL = "local"
+LOST_WORKER_RETRIES = 3  # a unit whose worker died this many times is reported, not retried forever
 
 
 @dataclass(frozen=True)
-class BenchSpec:
-    """What a worker needs to build the driver's Workbench for itself."""
+class RayOptions:
+    """Where and how units run on Ray."""
 
-    model: ModelSpec
-    tokens_source: str = EMBEDDED
-    sae_template: str = EMBEDDED_SAE_TEMPLATE
-    torch_threads: int = 0  # 0: what the worker's CPUs give; the driver's count makes rows bit-identical to it
+    address: str | None = None  # None or 'local': a Ray started here; 'auto' or HOST:PORT: a `ray start` cluster
+    cpus_per_unit: float = 1.0
+    gpus_per_unit: float = 0.0
+    workers: int | None = None  # None: as many as the cluster has room for
+    torch_threads: int = 0  # 0: each worker's CPUs decide; the driver's count gives bit-identical rows
+    shared_cache: bool = False  # every node sees the driver's cache folder at the same path: read from it
 
-    @classmethod
-    def of(cls, bench: Workbench, torch_threads: int = 0) -> "BenchSpec":
-        return cls(bench.model_spec, bench.tokens_source, bench.sae_template, torch_threads)
-
-
-@dataclass(frozen=True)
-class SweepUnit:
-    """One unit of a sweep: a (site, layer), or (None, None) for the dense and compressed model CEs."""
-
-    bench: BenchSpec
-    sweep: SweepSpec
-    site: str | None = None
-    layer: int | None = None
-
-    def label(self) -> str:
-        return "model CE" if self.site is None else f"{self.site} L{self.layer}"
+    def __post_init__(self):
+        if self.cpus_per_unit <= 0 or self.gpus_per_unit < 0:
+            raise ValueError("--cpus-per-unit must be positive and --gpus-per-unit at least 0.")
 
 
 class UnitFailed(SaevizError):
@@ -82,53 +68,42 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> str:
     return address
 
 
-def sweep_units(bench: Workbench, spec: SweepSpec, torch_threads: int = 0) -> list[SweepUnit]:
-    bench.check_units(spec.sites, spec.layers)
-    layers = spec.layers or tuple(range(bench.n_layers()))
-    setup = BenchSpec.of(bench, torch_threads)
-    return [SweepUnit(setup, spec)] + [SweepUnit(setup, spec, site, layer) for layer in layers for site in spec.sites]
-
-
-def unit_keys(bench: Workbench, unit: SweepUnit) -> list[str]:
-    """The run keys a unit writes, computed on the driver without loading a model."""
-    spec = unit.sweep
-    if unit.site is None:
-        return [keys.model_ce_key(bench.compress_key(c), spec.eval) for c in (DENSE, spec.compression)]
-    return [run_key(bench, spec.compression, unit.site, unit.layer, v, "core", spec.eval) for v in unit_variants(spec)]
-
-
 class _UnitWorker:
     """A Ray actor computing units; one Workbench per BenchSpec, kept between units."""
 
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="saeviz-ray-worker-"))
-        self.benches: dict[BenchSpec, Workbench] = {}
+        self.benches: dict[tuple, Workbench] = {}
 
     def info(self) -> dict:
         """Where this worker runs: its process and the GPUs Ray gave it."""
         return {"pid": os.getpid(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
 
-    def _bench(self, setup: BenchSpec) -> Workbench:
-        if setup not in self.benches:
+    def _bench(self, setup: BenchSpec, shared: str | None) -> Workbench:
+        if (setup, shared) not in self.benches:
+            # lazy: torch is loaded with the pipeline already; only a worker sets its thread count
+            import torch
+
             if setup.torch_threads:
                 torch.set_num_threads(setup.torch_threads)
-            store = Store(self.root / f"cache-{len(self.benches)}")
-            self.benches[setup] = Workbench(setup.model, store, tokens_source=setup.tokens_source,
-                                            sae_template=setup.sae_template)
-        return self.benches[setup]
+            store = Store(self.root / f"cache-{len(self.benches)}", shared=Path(shared) if shared else None)
+            self.benches[setup, shared] = setup.workbench(store)
+        return self.benches[setup, shared]
 
-    def run(self, unit: SweepUnit) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(metric rows, timings) of every run of the unit, computed here or read from this worker's cache."""
-        bench = self._bench(unit.bench)
-        first = len(bench.run_keys)
-        if unit.site is None:
-            for compression in (DENSE, unit.sweep.compression):
-                model_ce(bench, compression, unit.sweep.eval)
-        else:
-            run_unit(bench, unit.sweep, unit.site, unit.layer, lambda message: None)
-        run_keys = list(dict.fromkeys(bench.run_keys[first:]))
-        timings = bench.store.timings()
-        return bench.store.metrics_for_runs(run_keys), timings[timings["job_key"].isin(run_keys)] if len(timings) else timings
+    def run(self, unit: Unit, inputs: Delta, shared: str | None) -> Delta:
+        """Compute ``unit`` (after writing what it reads into this worker's cache); returns what it wrote."""
+        bench = self._bench(unit.bench, shared)
+        install(bench.store, inputs.dirs)
+        if inputs.tables:
+            absorb(bench.store, Delta(inputs.tables))
+        with bench.store.recording() as journal:
+            unit.run(bench)
+            unit.outputs(bench, journal)
+        return collect(bench.store, journal)
+
+    def noop(self, unit) -> Delta:
+        """Nothing: what Ray itself costs per unit (bench)."""
+        return Delta()
 
 
 def _slots(nodes: list[dict], cpus_per_unit: float, gpus_per_unit: float) -> int:
@@ -156,7 +131,14 @@ def pool_info() -> list[dict]:
     return ray.get([a.info.remote() for pool in _POOLS.values() for a in pool])
 
 
-_POOLS: dict[tuple, list] = {}  # (ray session, cpus, gpus) -> actors: kept for the driver's next sweep
+_POOLS: dict[tuple, list] = {}  # (ray session, cpus, gpus) -> actors: kept for the driver's next call
+
+
+def _actor_class(cpus: float, gpus: float):
+    # lazy: ray loads only when a command runs with --ray
+    import ray
+
+    return ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=-1)(_UnitWorker)
 
 
 def _workers(n: int, cpus: float, gpus: float) -> list:
@@ -167,66 +149,100 @@ def _workers(n: int, cpus: float, gpus: float) -> list:
     key = (ray.get_runtime_context().get_job_id(), cpus, gpus)
     for other in [k for k in _POOLS if k != key]:  # workers of another shape hold resources this one may need
         for actor in _POOLS.pop(other):
-            try:
-                ray.kill(actor)
-            except ray.exceptions.ActorHandleNotFoundError:  # made in an earlier Ray session: already gone
-                pass
+            _kill(actor)
     pool = _POOLS.setdefault(key, [])
-    cls = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=-1, max_task_retries=-1)(_UnitWorker)
-    pool += [cls.remote() for _ in range(n - len(pool))]
+    pool += [_actor_class(cpus, gpus).remote() for _ in range(n - len(pool))]
     return list(pool[:n])
 
 
-def _write(store: Store, rows: pd.DataFrame, timings: pd.DataFrame) -> None:
-    """A unit's rows in one transaction, each run under its own key, with its timing."""
-    timing_of = {} if timings.empty else {r.job_key: {"kind": r.kind, "label": r.label, "seconds": r.seconds, "tokens": r.tokens}
-                                          for r in timings.itertuples()}
-    with store.batch():
-        for key, group in rows.groupby("run_key", sort=False):
-            info = {c: group[c].iloc[0] for c in RUN_COLUMNS}
-            info = {c: (None if pd.isna(v) else v) for c, v in info.items()}
-            store.put_metrics(info, rows=group[["item", "metric", "value"]], timing=timing_of.get(key))
-
-
-def run_sweep_on_ray(bench: Workbench, spec: SweepSpec, address: str | None = None, progress: Progress | None = None,
-                     cpus_per_unit: float = 1, gpus_per_unit: float = 0, workers: int | None = None,
-                     torch_threads: int = 0) -> pd.DataFrame:
-    """``run_sweep`` with its units on Ray; the same rows, written by this process only.
-
-    Units whose runs are all cached are not sent. A worker lost mid-unit is restarted and the unit rerun by
-    Ray; a unit that fails for a reason of its own is reported (UnitFailed, naming it) once the others have
-    finished. A cancel (progress answering False) stops sending units; those finished stay cached."""
+def _kill(actor) -> None:
     # lazy: ray loads only when a command runs with --ray
     import ray
 
-    units = sweep_units(bench, spec, torch_threads)
-    wanted = {unit: unit_keys(bench, unit) for unit in units}
-    all_keys = [k for ks in wanted.values() for k in ks]
-    stored = bench.store.runs_rows(all_keys)
-    todo = [u for u in units if not all(k in stored for k in wanted[u])]
+    try:
+        ray.kill(actor)
+    except ray.exceptions.ActorHandleNotFoundError:  # made in an earlier Ray session: already gone
+        pass
+
+
+def _replace(actor, cpus: float, gpus: float):
+    """A fresh worker, in the pool too, in place of one that Ray could not bring back."""
+    _kill(actor)
+    fresh = _actor_class(cpus, gpus).remote()
+    for pool in _POOLS.values():
+        pool[:] = [fresh if a._actor_id == actor._actor_id else a for a in pool]
+    return fresh
+
+
+def _inputs(bench: Workbench, unit: Unit, shared: bool) -> Delta:
+    """What ``unit`` reads of earlier units, from the driver's cache: trained SAE folders (unless the
+    workers read them from the shared cache folder) and metric runs."""
+    # lazy: saeviz.store.transfer.read_dir is only needed when folders travel
+    from saeviz.store.transfer import read_dir
+
+    wanted = unit.inputs(bench)
+    delta = Delta()
+    if wanted.runs:
+        rows = bench.store.table_rows("metrics", list(wanted.runs))
+        if len(rows):
+            delta.tables["metrics"] = rows
+    if not shared:
+        delta.dirs = {rel: read_dir(bench.store.root / rel) for rel in wanted.dirs}
+    return delta
+
+
+def run_units(bench: Workbench, stages: list[list[Unit]], options: RayOptions = RayOptions(),
+              progress: Progress | None = None) -> int:
+    """Compute every unit not in ``bench``'s cache on Ray, stage after stage (a stage's units may read what
+    earlier stages wrote); returns how many ran. A worker lost mid-unit is brought back and its unit rerun;
+    a unit that fails for a reason of its own is reported (UnitFailed, naming it) once the others have
+    finished. A cancel (progress answering False) stops sending units; those finished stay cached."""
+    units = [u for stage in stages for u in stage]
+    run_keys = {u: u.run_keys(bench) for u in units}
+    stored = set(bench.store.runs_rows([k for ks in run_keys.values() for k in ks]))
+    todo = {u for u in units if not u.done(bench, stored)}
     total, done = len(units), len(units) - len(todo)
     report(progress, done, total, f"{done} of {total} units cached" if done else f"{total} units")
+    if not todo:
+        return 0
+    # lazy: ray loads only when a command runs with --ray
+    import ray
+
+    connect(options.address)
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    slots = options.workers or _slots(nodes, options.cpus_per_unit, options.gpus_per_unit)
+    shared = str(bench.store.root.resolve()) if options.shared_cache else None
     failures: list[str] = []
-    if todo:
-        connect(address)
-        nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-        slots = workers or _slots(nodes, cpus_per_unit, gpus_per_unit)
-        idle = _workers(min(slots, len(todo)), cpus_per_unit, gpus_per_unit)
-        queue, running, start, finished = list(todo), {}, time.perf_counter(), 0
+    start, finished = time.perf_counter(), 0
+    for stage in stages:
+        queue = [u for u in stage if u in todo]
+        if not queue:
+            continue
+        idle = _workers(min(slots, len(queue)), options.cpus_per_unit, options.gpus_per_unit)
+        running, lost = {}, {}
         try:
             while queue or running:
                 while queue and idle:  # units go to whichever worker is free; each keeps what it loaded
                     actor, unit = idle.pop(), queue.pop(0)
-                    running[actor.run.remote(unit)] = (actor, unit)
+                    running[actor.run.remote(unit, _inputs(bench, unit, options.shared_cache), shared)] = (actor, unit)
                 [ref], _ = ray.wait(list(running), num_returns=1)
                 actor, unit = running.pop(ref)
-                idle.append(actor)
                 try:
-                    rows, timings = ray.get(ref)
-                except ray.exceptions.RayTaskError as exc:  # the unit's own error (lost workers are retried by Ray)
-                    failures.append(f"{unit.label()} ({unit.sweep.compression.label()}): {_reason(exc)}")
+                    delta = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:  # the worker died and Ray gave the task up
+                    lost[unit] = lost.get(unit, 0) + 1
+                    if lost[unit] > LOST_WORKER_RETRIES:
+                        failures.append(f"{unit.label()}: its worker died {lost[unit]} times ({_reason(exc)})")
+                    else:
+                        queue.insert(0, unit)
+                    idle.append(_replace(actor, options.cpus_per_unit, options.gpus_per_unit))
                     continue
-                _write(bench.store, rows, timings)
+                except ray.exceptions.RayTaskError as exc:  # the unit's own error
+                    idle.append(actor)
+                    failures.append(f"{unit.label()}: {_reason(exc)}")
+                    continue
+                idle.append(actor)
+                absorb(bench.store, delta)
                 done, finished = done + 1, finished + 1
                 left = (time.perf_counter() - start) / finished * (len(todo) - finished - len(failures))
                 report(progress, done, total, f"{unit.label()} done, about {left:.0f} s left")
@@ -236,9 +252,25 @@ def run_sweep_on_ray(bench: Workbench, spec: SweepSpec, address: str | None = No
     if failures:
         raise UnitFailed(f"{len(failures)} of {total} units failed (the others are cached; rerun to retry them): "
                          + "; ".join(failures))
-    return run_sweep(bench, spec)  # every run is cached now: read back in run_sweep's own shape
+    return finished
+
+
+def noop_rate(n_units: int, options: RayOptions = RayOptions()) -> float:
+    """Units per second that Ray dispatches and returns when a unit does nothing."""
+    # lazy: ray loads only when a command runs with --ray
+    import ray
+
+    connect(options.address)
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    actors = _workers(options.workers or _slots(nodes, options.cpus_per_unit, 0), options.cpus_per_unit, 0)
+    ray.get([a.noop.remote(None) for a in actors])  # started
+    start = time.perf_counter()
+    ray.get([actors[i % len(actors)].noop.remote(i) for i in range(n_units)])
+    return n_units / (time.perf_counter() - start)
 
 
 def _reason(exc) -> str:
     cause = getattr(exc, "cause", None)
-    return f"{type(cause).__name__}: {cause}" if cause is not None else str(exc).splitlines()[0]
+    if cause is not None:
+        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+    return str(exc).strip().splitlines()[0]

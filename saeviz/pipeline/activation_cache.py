@@ -61,7 +61,7 @@ class ActivationCache:
         """Collect the hooks not yet stored in one forward pass when together they fit in memory (a sweep's
         units at every layer: one pass instead of one per layer); returns the hooks collected. Hooks that
         do not fit together are left to ``get``, one layer at a time."""
-        missing = [h for h in dict.fromkeys(hooks) if not self.store.array_path("acts", key_of(h)).is_file()]
+        missing = [h for h in dict.fromkeys(hooks) if not self.store.has_array("acts", key_of(h))]
         if len(missing) < 2:
             return []
         lm, rows = model(), tokens()
@@ -98,7 +98,7 @@ class ActivationCache:
         siblings = [h.format(layer=layer) for h in SITE_HOOKS.values()] if layer is not None else []
         if hook not in siblings:
             return [hook]
-        hooks = [hook] + [h for h in siblings if h != hook and not self.store.array_path("acts", key_of(h)).is_file()]
+        hooks = [hook] + [h for h in siblings if h != hook and not self.store.has_array("acts", key_of(h))]
         width = sum(hook_width(cfg, h) for h in hooks)
         if len(hooks) > 1 and not fits(2 * estimate_activation_cache_bytes(n_tokens, width), str(cfg.device)):
             return [hook]  # the siblings only save later forward passes: never a reason to refuse the site asked for

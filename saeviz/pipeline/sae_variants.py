@@ -45,11 +45,12 @@ def pruned_sae(bench, compress: CompressSpec, site: str, layer: int, prune: SaeP
 def retrained_sae(bench, compress: CompressSpec, site: str, layer: int, train: TrainSpec, progress: Progress | None = None):
     """An SAE trained from scratch on the compressed model at this site (saved and resumed in the cache)."""
     key = keys.retrained_key(bench.compress_key(compress), bench.sae_spec(site, layer).label(), train)
-    final = bench.store.sae_dir(key) / "final"
+    final = bench.store.readable(bench.store.sae_dir(key) / "final")
     if (final / "cfg.json").is_file():
         return load_sae_dir(final, str(bench.base_model.cfg.device))
     result = retrain_like(bench.pretrained_sae(site, layer), bench.compressed(compress), bench.tokens("train"),
                           train, bench.store.sae_dir(key), progress)
+    bench.store.note_dir(bench.store.sae_dir(key) / "final")
     bench.store.put_timing(key, "retrain", f"{compress.label()} {site} L{layer}", result.seconds, result.tokens)
     bench.store.flush()  # a finished training is recorded at once, even inside a sweep unit's batch
     return result.sae

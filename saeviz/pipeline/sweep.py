@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from saeviz.jobs import Progress, report
-from saeviz.pipeline.runner import evaluate, model_ce, prefetch
+from saeviz.pipeline.runner import evaluate, model_ce, prefetch, run_key
 from saeviz.pipeline.workbench import Workbench
 from saeviz.sae.variants import VariantSpec
 from saeviz.specs import (
@@ -61,6 +61,11 @@ def unit_variants(spec: SweepSpec) -> list[VariantSpec]:
     return variants
 
 
+def unit_run_keys(bench: Workbench, spec: SweepSpec, site: str, layer: int) -> list[str]:
+    """The core runs of one (site, layer), computed without loading a model."""
+    return [run_key(bench, spec.compression, site, layer, v, "core", spec.eval) for v in unit_variants(spec)]
+
+
 def run_unit(bench: Workbench, spec: SweepSpec, site: str, layer: int, tick) -> list[pd.DataFrame]:
     frames, variants = [], unit_variants(spec)
     prefetch(bench, spec.compression, site, layer, variants, "core", spec.eval)
@@ -98,7 +103,9 @@ def run_sweep(bench: Workbench, spec: SweepSpec, progress: Progress | None = Non
         done += 1
         report(progress, done, total, message)
 
-    preload(bench, spec, units)
+    stored = bench.store.runs_rows([k for site, layer in units for k in unit_run_keys(bench, spec, site, layer)])
+    missing = [(s, l) for s, l in units if not all(k in stored for k in unit_run_keys(bench, spec, s, l))]
+    preload(bench, spec, missing)  # a finished sweep is read back without a forward pass
     model_ce(bench, DENSE, spec.eval)
     tick("dense model CE")
     model_ce(bench, spec.compression, spec.eval)

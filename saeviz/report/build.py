@@ -83,7 +83,7 @@ def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> Report
     from saeviz.pipeline.runner import evaluate, step_progress
 
     start = time.perf_counter()
-    layer = spec.layer if spec.layer is not None else middle_layer(bench.base_model.cfg.n_layers)
+    layer = spec.layer if spec.layer is not None else middle_layer(bench.n_layers())
     spec = for_sites(spec, bench.sites(layer))
     units = _units(spec, layer)
     total = sum(len(v) for _, _, v in units)

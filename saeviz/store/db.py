@@ -188,11 +188,28 @@ class _MetricWrites:
             con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())", timing)
 
 
+PRIMARY_KEYS = {"metrics": ["run_key", "item", "metric"], "compress_stats": ["compress_key", "layer", "matrix"],
+                "timings": ["job_key"], "artifacts": ["kind", "key"]}
+_RECORD_KEY = {"metrics": "run_key", "compress_stats": "compress_key", "timings": "job_key", "artifacts": "kind || '/' || key"}
+
+
+class Journal:
+    """The keys one block of work wrote, per table (and the folders it wrote): what a Ray worker ships back."""
+
+    def __init__(self):
+        self.keys: dict[str, set[str]] = {table: set() for table in PRIMARY_KEYS}
+        self.dirs: set[str] = set()
+
+
 class Store:
     """Keyed reads and writes of results; safe across threads and processes."""
 
-    def __init__(self, root: Path | None = None, lock_timeout_s: float = 120.0):
+    def __init__(self, root: Path | None = None, lock_timeout_s: float = 120.0, shared: Path | None = None):
         self.root = Path(root or cache_dir())
+        # a Ray worker's view of the driver's cache on a shared disk: its arrays, frames and SAEs are read
+        # from there when this store lacks them (never written: the driver is the only writer)
+        self.shared = Path(shared) if shared is not None else None
+        self._journal: Journal | None = None
         self.db_path = self.root / "saeviz.duckdb"
         self.lock_timeout_s = lock_timeout_s
         self._thread_lock = _THREAD_LOCKS.setdefault(str(self.db_path), threading.RLock())
@@ -225,6 +242,32 @@ class Store:
         with self._connect(write=True) as con:
             for op in ops:
                 op(con)
+
+    @contextmanager
+    def recording(self):
+        """Record the keys written inside the block (by any thread), for saeviz.store.transfer."""
+        journal = self._journal = Journal()
+        try:
+            yield journal
+        finally:
+            self._journal = None
+
+    def _note(self, table: str, key: str) -> None:
+        if self._journal is not None:
+            self._journal.keys[table].add(key)
+
+    def note_dir(self, path: Path) -> None:
+        """A folder of results written under the cache root (a trained SAE), for the journal."""
+        if self._journal is not None:
+            self._journal.dirs.add(str(Path(path).relative_to(self.root)))
+
+    def readable(self, path: Path) -> Path:
+        """``path`` under this cache, or the same file in the shared cache when only that one has it."""
+        if self.shared is not None and not path.exists():
+            other = self.shared / path.relative_to(self.root)
+            if other.exists():
+                return other
+        return path
 
     def _write(self, op) -> None:
         """Run ``op(con)`` in a write transaction now, or at the end of the current batch."""
@@ -365,6 +408,9 @@ class Store:
         items = [("", name, v) for name, v in (values or {}).items()]
         if rows is not None:
             items += list(zip(rows["item"].astype(str), rows["metric"].astype(str), rows["value"].astype(float)))
+        self._note("metrics", run.get("run_key"))
+        if timing is not None:
+            self._note("timings", run.get("run_key"))
         batch = _MetricWrites()
         batch.rows += [base + [item, name, float(v)] for item, name, v in items]
         if timing is not None:
@@ -418,12 +464,15 @@ class Store:
     def put_compress_stats(self, rows: list[dict]) -> None:
         cols = ["compress_key", "model", "compression", "layer", "matrix", "sparsity", "quant_error"]
         values = [[r.get(c) for c in cols] for r in rows]
+        for r in rows:
+            self._note("compress_stats", r.get("compress_key"))
         self._write(lambda con: _insert_rows(con, "compress_stats", cols, values, key=["compress_key", "layer", "matrix"]))
 
     def compress_stats(self, compress_key: str) -> pd.DataFrame:
         return self._query("SELECT * FROM compress_stats WHERE compress_key = ? ORDER BY layer, matrix", [compress_key])
 
     def put_timing(self, job_key: str, kind: str, label: str, seconds: float, tokens: int = 0) -> None:
+        self._note("timings", job_key)
         self._write(lambda con: con.execute("INSERT OR REPLACE INTO timings VALUES (?, ?, ?, ?, ?, now())",
                                             [job_key, kind, label, seconds, tokens]))
 
@@ -447,6 +496,7 @@ class Store:
         flat = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
         write_atomic(path, lambda tmp: save_file(flat, str(tmp)))
         row = [kind, key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)]
+        self._note("artifacts", f"{kind}/{key}")
         self._write(lambda con: con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())", row))
         return path
 
@@ -454,8 +504,11 @@ class Store:
         # lazy: safetensors loads only when this runs, so importing saeviz.store.db stays light
         from safetensors.torch import load_file
 
-        path = self.array_path(kind, key)
+        path = self.readable(self.array_path(kind, key))
         return load_file(str(path)) if path.is_file() else None
+
+    def has_array(self, kind: str, key: str) -> bool:
+        return self.readable(self.array_path(kind, key)).is_file()
 
     # --- frames (tables of one result, e.g. per-latent statistics) -----------------------------
     def frame_path(self, kind: str, key: str) -> Path:
@@ -468,12 +521,26 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
         row = [f"frame:{kind}", key, str(path.relative_to(self.root)), json.dumps(meta or {}, default=str)]
+        self._note("artifacts", f"frame:{kind}/{key}")
         self._write(lambda con: con.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, now())", row))
         return path
 
     def get_frame(self, kind: str, key: str) -> pd.DataFrame | None:
-        path = self.frame_path(kind, key)
+        path = self.readable(self.frame_path(kind, key))
         return pd.read_parquet(path) if path.is_file() else None
+
+    # --- whole tables, by key (what a Ray worker ships and its driver writes) ------------------------
+    def table_rows(self, table: str, keys: list[str]) -> pd.DataFrame:
+        """Every row of ``table`` whose record key (run_key, compress_key, job_key, kind/key) is in ``keys``."""
+        if not keys:
+            return pd.DataFrame()
+        return self._query(f"SELECT * FROM {table} WHERE list_contains(?, {_RECORD_KEY[table]})", [sorted(keys)])
+
+    def put_table_rows(self, table: str, frame: pd.DataFrame) -> None:
+        """Rows as ``table_rows`` returned them, inserted or replaced by primary key."""
+        if len(frame):
+            columns, values = list(frame.columns), frame.astype(object).where(frame.notna(), None).values.tolist()
+            self._write(lambda con: _insert_rows(con, table, columns, values, key=PRIMARY_KEYS[table]))
 
     def sae_dir(self, key: str) -> Path:
         """Where a trained SAE of this key lives, in sae_lens' folder format."""

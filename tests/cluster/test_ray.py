@@ -6,7 +6,8 @@ import shutil
 import pytest
 import torch
 
-from saeviz.cluster import ray_runner
+from saeviz.cluster import plans, ray_runner
+from saeviz.cluster.ray_runner import RayOptions
 from saeviz.pipeline.sweep import SweepSpec, run_sweep
 from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import CompressSpec, EvalSpec, ModelSpec
@@ -34,16 +35,18 @@ def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp
     ours = _sorted(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
     seen = []
     bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
-    got = ray_runner.run_sweep_on_ray(bench, SPEC, progress=lambda d, t, m="": seen.append((d, t, m)),
-                                      cpus_per_unit=2, torch_threads=torch.get_num_threads())
-    got = _sorted(got)
+    stages = plans.sweep_stages(bench, SPEC, torch.get_num_threads())
+    ran = ray_runner.run_units(bench, stages, RayOptions(cpus_per_unit=2), progress=lambda d, t, m="": seen.append((d, t, m)))
+    assert ran == 3
+    got = _sorted(run_sweep(bench, SPEC))
+    assert not bench.loaded()["base_model"]  # read back from the cache: the driver loaded no model
     assert got.drop(columns="value").equals(ours.drop(columns="value"))
     assert got["value"].fillna(-9.0).tolist() == ours["value"].fillna(-9.0).tolist()  # bit for bit
     assert seen[-1][:2] == (3, 3) and "s left" in seen[-1][2]  # model CEs + two units, with an estimate
     # a rerun sends nothing: every unit's runs are in the driver's cache
     monkeypatch.setattr(ray_runner, "connect", lambda *a, **k: pytest.fail("a cached sweep contacted Ray"))
-    again = ray_runner.run_sweep_on_ray(Workbench(ModelSpec(), Store(tmp_path / "ray")), SPEC)
-    assert _sorted(again)[KEY].equals(got[KEY])
+    bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
+    assert ray_runner.run_units(bench, plans.sweep_stages(bench, SPEC)) == 0
 
 
 def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, local_ray):
@@ -56,7 +59,7 @@ def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, local_ray):
     bench = Workbench(ModelSpec(), Store(tmp_path / "cache"), sae_template=str(saes / "{site}" / "layer_{layer}"))
     spec = SweepSpec(compression=SPEC.compression, sites=("resid",), layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=SPEC.eval)
     with pytest.raises(ray_runner.UnitFailed, match=r"1 of 3 units failed.*resid L0 \(wanda-50%\): .*safetensors"):
-        ray_runner.run_sweep_on_ray(bench, spec, cpus_per_unit=2)
+        ray_runner.run_units(bench, plans.sweep_stages(bench, spec), RayOptions(cpus_per_unit=2))
     cached = bench.store.metrics(site="resid")
     assert set(cached["layer"]) == {1}  # the unit that could run is stored
 
