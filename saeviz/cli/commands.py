@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
+from pathlib import Path
 
 import pandas as pd
 
-from saeviz.cli.options import compress_spec, eval_spec, train_spec, workbench
+from saeviz.cli.options import compress_spec, eval_spec, run_on_ray, train_spec, workbench
 from saeviz.jobs import tqdm_progress
 from saeviz.report.export import export_table
 from saeviz.sae.variants import VariantSpec
@@ -51,8 +51,6 @@ def cmd_compress(args) -> int:
 
 def cmd_export_hf(args) -> int:
     # lazy: torch loads when a command runs, not when the parser is built
-    from pathlib import Path
-
     from saeviz.model.export import export_hf
 
     bench, spec = workbench(args), compress_spec(args)
@@ -90,22 +88,42 @@ def cmd_prune_sae(args) -> int:
 
 def cmd_train_sae(args) -> int:
     # lazy: torch loads when a command runs, not when the parser is built
+    import shutil
+
     from saeviz.pipeline.runner import evaluate
     from saeviz.pipeline.sae_variants import retrained_sae
+    from saeviz.store import keys
 
     bench, comp, ev, train = workbench(args), compress_spec(args), eval_spec(args), train_spec(args)
     if train is None:
         raise ValueError("--train-tokens must be positive for train-sae.")
-    site, layer = args.site, args.layer
-    sae = retrained_sae(bench, comp, site, layer, train, progress=tqdm_progress(f"train {site} L{layer}"))
-    rows = evaluate(bench, comp, VariantSpec("retrained", train=train), site, layer, "core", ev)
-    print(_summary(rows).to_string())
-    timing = bench.store.timings("retrain")
-    if len(timing):
-        last = timing.iloc[-1]
-        print(f"training wall time: {last['seconds']:.1f} s for {int(last['tokens']):,} tokens")
-    if args.out:
-        sae.save_model(args.out)
+    where = [(site, layer) for layer in args.layer for site in args.site]
+    bench.check_units(args.site, args.layer)
+
+    def stages():
+        # lazy: the cluster package loads only with --ray
+        from saeviz.cluster.plans import train_stages
+
+        return train_stages(bench, comp, where, train, ev)
+
+    on_ray = run_on_ray(args, bench, stages, "train-sae")
+    for site, layer in where:
+        if len(where) > 1:
+            print(f"\n{site} layer {layer}:")
+        key = keys.retrained_key(bench.compress_key(comp), bench.sae_spec(site, layer).label(), train)
+        if not on_ray:
+            retrained_sae(bench, comp, site, layer, train, progress=tqdm_progress(f"train {site} L{layer}"))
+        rows = evaluate(bench, comp, VariantSpec("retrained", train=train), site, layer, "core", ev)
+        print(_summary(rows).to_string())
+        timing = bench.store.timings("retrain")
+        timing = timing[timing["job_key"] == key] if len(timing) else timing
+        if len(timing):
+            last = timing.iloc[-1]
+            print(f"training wall time: {last['seconds']:.1f} s for {int(last['tokens']):,} tokens")
+        if args.out:  # the trained folder as the cache holds it (sae_lens format): no model load to copy it
+            out = Path(args.out) / f"{site}_{layer}" if len(where) > 1 else Path(args.out)
+            shutil.copytree(bench.store.sae_dir(key) / "final", out, dirs_exist_ok=True)
+            print(f"retrained SAE saved to {out} (sae_lens format)")
     return 0
 
 
@@ -121,15 +139,14 @@ def cmd_sweep(args) -> int:
         sae_sparsities=args.sae_sparsities, sae_prune_method=args.sae_method, retrain=train_spec(args),
         eval=eval_spec(args), best=BestRule(tolerance=args.tolerance, pick=args.pick),
     )
-    address = args.ray or os.environ.get("SAEVIZ_RAY_ADDRESS")
-    if address:
-        # lazy: ray loads only with --ray
-        from saeviz.cluster.ray_runner import run_sweep_on_ray
+    def stages():
+        # lazy: the cluster package loads only with --ray
+        from saeviz.cluster.plans import sweep_stages
 
-        rows = run_sweep_on_ray(bench, spec, address, progress=tqdm_progress("sweep units"),
-                                cpus_per_unit=args.cpus_per_unit, gpus_per_unit=args.gpus_per_unit)
-    else:
-        rows = run_sweep(bench, spec, progress=tqdm_progress("sweep"))
+        return sweep_stages(bench, spec)
+
+    on_ray = run_on_ray(args, bench, stages, "sweep")
+    rows = run_sweep(bench, spec, progress=None if on_ray else tqdm_progress("sweep"))  # on Ray: read back
     print("; ".join(f"{site} = {bench.sae_hook(site, first).replace(f'blocks.{first}.', 'blocks.{layer}.')}" for site in sites))
     with pd.option_context("display.width", 160, "display.max_rows", 500):
         print(_wide(rows).round(4).to_string(index=False))

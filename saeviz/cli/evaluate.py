@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,13 +13,15 @@ from saeviz.cli.options import (
     add_compress_options,
     add_eval_options,
     add_model_options,
+    add_ray_options,
     add_train_options,
     compress_spec,
+    run_on_ray,
     workbench,
 )
 from saeviz.evals import parse_eval_names
 from saeviz.jobs import tqdm_progress
-from saeviz.report.build import ReportSpec, compute, write
+from saeviz.report.build import ReportSpec, compute, jobs, write
 from saeviz.sae.variants import VariantSpec
 from saeviz.specs import SITES, EvalSpec, TrainSpec
 
@@ -36,6 +39,7 @@ def add_evaluate_command(sub) -> None:
     cmd.add_argument("--sae-method", default="wanda", help="How pruned variants prune the SAE: wanda or magnitude.")
     cmd.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                      help="Write the rows as JSON (to FILE, or to stdout when no FILE is given) instead of tables.")
+    add_ray_options(cmd)
     cmd.set_defaults(func=cmd_evaluate)
 
 
@@ -56,9 +60,20 @@ def cmd_evaluate(args) -> int:
 
     names = parse_eval_names(args.evals)
     variants = parse_variants(args.variants, train_spec(args), args.sae_method)
-    bench, comp = workbench(args), compress_spec(args)
-    rows = evaluate_suite(bench, comp, args.site, args.layer, variants, names, {"core": eval_spec(args)},
-                          progress=tqdm_progress(f"evaluate {args.site} L{args.layer}"))
+    bench, comp, specs = workbench(args), compress_spec(args), {"core": eval_spec(args)}
+    bench.check_units((args.site,), (args.layer,))
+
+    def stages():
+        # lazy: the cluster package loads only with --ray
+        from saeviz.cluster.plans import eval_stages
+
+        return eval_stages(bench, comp, [(args.site, args.layer, name, tuple(variants), specs.get(name)) for name in names])
+
+    # libraries print notes on stdout ("Moving model to device"): JSON on stdout must parse
+    with contextlib.redirect_stdout(sys.stderr) if args.json == "-" else contextlib.nullcontext():
+        on_ray = run_on_ray(args, bench, stages, "evaluate")
+        rows = evaluate_suite(bench, comp, args.site, args.layer, variants, names, specs,
+                              progress=None if on_ray else tqdm_progress(f"evaluate {args.site} L{args.layer}"))
     if args.json is not None:
         text = rows.to_json(orient="records", indent=1)
         if args.json == "-":
@@ -86,12 +101,21 @@ def add_report_command(sub) -> None:
     cmd.add_argument("--eval-sequences", type=int, default=64, help="Evaluation sequences for the core metrics.")
     cmd.add_argument("--train-tokens", type=int, default=1_000_000, help="Tokens to retrain the 'Trained' SAE on.")
     cmd.add_argument("--out", default="report", help="Output folder (report.md, report.html, rows.csv, specs.json).")
+    add_ray_options(cmd)
     cmd.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
-    spec = report_spec(args)
-    data = compute(workbench(args), spec, progress=tqdm_progress(f"report {spec.compression.label()}"))
+    spec, bench = report_spec(args), workbench(args)
+
+    def stages():
+        # lazy: the cluster package loads only with --ray
+        from saeviz.cluster.plans import eval_stages
+
+        return eval_stages(bench, spec.compression, jobs(bench, spec))
+
+    on_ray = run_on_ray(args, bench, stages, "report")
+    data = compute(bench, spec, progress=None if on_ray else tqdm_progress(f"report {spec.compression.label()}"))
     paths = write(data, Path(args.out))
     print(Path(paths["markdown"]).read_text())
     print(f"wrote {', '.join(str(p) for p in paths.values())} ({data.seconds:.0f} s)")

@@ -8,7 +8,15 @@ import re
 import sys
 from pathlib import Path
 
-from saeviz.cli.options import add_compress_options, add_model_options, add_train_options, compress_spec, train_spec
+from saeviz.cli.options import (
+    add_compress_options,
+    add_model_options,
+    add_ray_options,
+    add_train_options,
+    compress_spec,
+    run_on_ray,
+    train_spec,
+)
 from saeviz.jobs import tqdm_progress
 from saeviz.model.hooks import hook_site, layer_of
 from saeviz.sae.variants import VariantSpec
@@ -40,8 +48,10 @@ def add_features_command(sub) -> None:
     p = sub.add_parser("features", help="One latent's record (contexts, quantile samples, density, histogram, logits, label, "
                                         "match) or a ranking of latents, for one SAE variant (computed once, then read).")
     add_model_options(p), add_compress_options(p)
-    p.add_argument("--sae", required=True, help="embedded/<site>/layer_<n>, SITE/LAYER (with --sae-template), "
-                                                "a sae_lens RELEASE/SAE_ID naming its hook, or an SAE folder.")
+    p.add_argument("--sae", required=True, action="append",
+                   help="embedded/<site>/layer_<n>, SITE/LAYER (with --sae-template), a sae_lens RELEASE/SAE_ID naming its "
+                        "hook, or an SAE folder; repeat it for several SAEs (with --ray, each SAE's latents are a unit; "
+                        "--json then prints one line per SAE).")
     p.add_argument("--variant", default="pretrained", help="dense, pretrained, pruned25 (or pruned0.25), pruned_best, retrained.")
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--latent", type=int, help="The latent's index.")
@@ -53,6 +63,7 @@ def add_features_command(sub) -> None:
                    help="How retrained latents pair with pretrained ones by decoder cosine: an assignment or mutual best matches.")
     p.add_argument("--min-cosine", type=float, default=0.5, help="Pairs below this decoder cosine count as unmatched.")
     add_train_options(p, default_tokens=1_000_000)
+    add_ray_options(p)
     p.set_defaults(func=cmd_features)
 
 
@@ -64,11 +75,35 @@ def cmd_features(args) -> int:
     from saeviz.pipeline.workbench import Workbench
     from saeviz.store.db import Store
 
-    site, layer, template = parse_sae_ref(args.sae, args.sae_template)
     compress, variant = compress_spec(args), VariantSpec.parse(args.variant, train=train_spec(args))
     spec, match = FeatureSpec(n_sequences=args.sequences), MatchSpec(method=args.match, min_cosine=args.min_cosine)
-    bench = Workbench(ModelSpec(name=args.model, device=args.device, dtype=args.dtype), Store(args.cache_dir), tokens_source=args.tokens,
-                      sae_template=template)
+    refs = [parse_sae_ref(text, args.sae_template) for text in args.sae]  # every reference checked before any work
+    benches = {}
+    for _, _, template in refs:  # SAEs of one template share a Workbench (one model load)
+        benches.setdefault(template, Workbench(ModelSpec(name=args.model, device=args.device, dtype=args.dtype),
+                                               Store(args.cache_dir), tokens_source=args.tokens, sae_template=template))
+    for template, bench in benches.items():
+        where = [(site, layer) for site, layer, t in refs if t == template]
+        bench.check_units(tuple(dict.fromkeys(s for s, _ in where)), tuple(dict.fromkeys(la for _, la in where)))
+
+        def stages(bench=bench, where=where):
+            # lazy: the cluster package loads only with --ray
+            from saeviz.cluster.plans import feature_stages
+
+            compare = match if fj.reference_of(variant) is not None else None
+            return feature_stages(bench, compress, where, (variant,), spec, compare)
+
+        run_on_ray(args, bench, stages, "features")
+    for site, layer, template in refs:
+        _answer(args, benches[template], compress, site, layer, variant, spec, match)
+    return 0
+
+
+def _answer(args, bench, compress, site: str, layer: int, variant, spec, match) -> None:
+    """One SAE's record or ranking, printed (computed here when the cache lacks it)."""
+    # lazy: saeviz.pipeline.feature_jobs pulls in numpy, pandas, torch, which importing saeviz.cli.features does
+    from saeviz.pipeline import feature_jobs as fj
+
     where = (compress, site, layer, variant)
     # libraries print progress notes on stdout: keep stdout for the answer alone (JSON must parse)
     with contextlib.redirect_stdout(sys.stderr):
@@ -97,7 +132,6 @@ def cmd_features(args) -> int:
             print(f"{len(lost)} {fj.reference_of(variant).label()} latents pair with none of this SAE's: {lost[:50]}")
     else:
         print(format_record(out, header))
-    return 0
 
 
 def _plain(value):

@@ -59,14 +59,19 @@ def _add_engine_commands(sub) -> None:
                              ("train-sae", c.cmd_train_sae, "Retrain one SAE on the compressed model (resumable).")):
         cmd = sub.add_parser(name, help=text)
         o.add_model_options(cmd), o.add_compress_options(cmd), o.add_eval_options(cmd)
-        cmd.add_argument("--site", required=True, choices=SITES)
-        cmd.add_argument("--layer", required=True, type=int)
-        cmd.add_argument("--out", help="Also save the resulting SAE to this folder (sae_lens format).")
         if name == "prune-sae":
+            cmd.add_argument("--site", required=True, choices=SITES)
+            cmd.add_argument("--layer", required=True, type=int)
+            cmd.add_argument("--out", help="Also save the resulting SAE to this folder (sae_lens format).")
             cmd.add_argument("--sae-sparsity", type=o.fraction, default=0.25)
             cmd.add_argument("--sae-method", default="wanda")
-        else:
+        else:  # several (site, layer) at once: each is a unit on Ray
+            cmd.add_argument("--site", required=True, type=o.sites, help="A site (attn, mlp, resid) or several, comma-separated.")
+            cmd.add_argument("--layer", required=True, type=o.ints, help="A layer or several, comma-separated (every site at each).")
+            cmd.add_argument("--out", help="Also save the resulting SAE to this folder (sae_lens format; with several, "
+                                           "one subfolder SITE_LAYER each).")
             o.add_train_options(cmd, default_tokens=1_000_000)
+            o.add_ray_options(cmd)
         cmd.set_defaults(func=func)
 
     export = sub.add_parser("export-hf", help="Write the model (or a compressed variant of it) as a Hugging Face checkpoint.")
@@ -76,7 +81,7 @@ def _add_engine_commands(sub) -> None:
 
     sweep = sub.add_parser("sweep", help="Layers x sites x SAE sparsities x variants on a compressed model (resumable).")
     o.add_model_options(sweep), o.add_compress_options(sweep), o.add_eval_options(sweep)
-    o.add_sweep_options(sweep), o.add_train_options(sweep, default_tokens=0)
+    o.add_sweep_options(sweep), o.add_train_options(sweep, default_tokens=0), o.add_ray_options(sweep)
     sweep.add_argument("--export", help="Write the computed rows to a .csv or .parquet file.")
     sweep.set_defaults(func=c.cmd_sweep)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from saeviz.specs import (
     DEFAULT_SAE_SWEEP,
     EMBEDDED_SAE_TEMPLATE,
     PRUNABLE_MATRICES,
+    SITES,
     BestRule,
     CompressSpec,
     EvalSpec,
@@ -30,8 +32,19 @@ def _floats(text: str) -> tuple[float, ...]:
     return tuple(fraction(v) for v in text.split(",") if v.strip())
 
 
-def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.split(",") if v.strip())
+def ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: write whole numbers, comma-separated, e.g. 0,2") from None
+
+
+def sites(text: str) -> tuple[str, ...]:
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [n for n in names if n not in SITES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose sites from {', '.join(SITES)}, comma-separated")
+    return names
 
 
 def _layer_map(text: str) -> dict[int, float]:
@@ -98,17 +111,50 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("SAE sweep")
     g.add_argument("--sites", default=None, help="Comma-separated sites: attn, mlp, resid (default: every site the "
                                                  "SAE template covers).")
-    g.add_argument("--layers", type=_ints, default=(), help="Comma-separated layers (default: all).")
+    g.add_argument("--layers", type=ints, default=(), help="Comma-separated layers (default: all).")
     g.add_argument("--sae-sparsities", type=_floats, default=DEFAULT_SAE_SWEEP, help="Comma-separated SAE sparsities (0.25 or 25%%).")
     g.add_argument("--sae-method", default="wanda", help="SAE pruning method: wanda or magnitude.")
     g.add_argument("--tolerance", type=fraction, default=0.10, help=spec_help(BestRule, "tolerance"))
     g.add_argument("--pick", default="largest", help=spec_help(BestRule, "pick"))
+
+
+def add_ray_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("cluster")
     g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="Run the units on Ray: alone, a local Ray on this machine; 'auto' or HOST:PORT, a cluster "
                         "started with `ray start` (also SAEVIZ_RAY_ADDRESS). The driver writes the cache; workers keep "
                         "their models loaded between units.")
     g.add_argument("--cpus-per-unit", type=float, default=1.0, help="With --ray: CPUs each unit reserves.")
     g.add_argument("--gpus-per-unit", type=float, default=0.0, help="With --ray: GPUs each unit reserves (1: a unit per GPU).")
+    g.add_argument("--ray-shared-cache", action="store_true",
+                   help="With --ray: every node sees the cache folder at this same path (a shared disk); workers read "
+                        "trained SAEs, activations and compressed weights from it instead of receiving or recomputing them.")
+
+
+def ray_options(args):
+    """RayOptions when --ray (or SAEVIZ_RAY_ADDRESS) asks for a cluster, else None (the in-process path)."""
+    address = getattr(args, "ray", None) or os.environ.get("SAEVIZ_RAY_ADDRESS")
+    if not address:
+        return None
+    # lazy: the cluster package pulls in the pipeline (torch), which building the parser does without
+    from saeviz.cluster.ray_runner import RayOptions
+
+    return RayOptions(address=address, cpus_per_unit=args.cpus_per_unit, gpus_per_unit=args.gpus_per_unit,
+                      shared_cache=args.ray_shared_cache)
+
+
+def run_on_ray(args, bench, stages, desc: str) -> bool:
+    """Compute the stages' missing units on Ray when the command asks for it; the command then reads every
+    result from the cache as if it had computed it here. False when it runs in-process."""
+    options = ray_options(args)
+    if options is None:
+        return False
+    # lazy: ray loads only with --ray
+    from saeviz.cluster.ray_runner import run_units
+    from saeviz.jobs import tqdm_progress
+
+    run_units(bench, stages(), options, progress=tqdm_progress(f"{desc} units on Ray"))
+    return True
 
 
 def compress_spec(args) -> CompressSpec:

@@ -37,8 +37,9 @@ def eval_stages(bench: Workbench, compress: CompressSpec, jobs, torch_threads: i
     for site, layer, name, variants, spec in jobs:
         for train in _trainings(variants):
             trains.setdefault((site, layer, train), TrainUnit(setup, compress, site, layer, train))
-        units = [EvalUnit(setup, compress, site, layer, name, (v,), spec) for v in variants]
-        (core if name == "core" else rest).extend(units)
+        for v in variants:  # PrunedBest picks from the core runs: after them, so that it reads them
+            unit = EvalUnit(setup, compress, site, layer, name, (v,), spec)
+            (core if name == "core" and v.kind != "pruned_best" else rest).append(unit)
     return [stage for stage in (list(trains.values()), core, rest) if stage]
 
 

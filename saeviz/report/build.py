@@ -77,6 +77,14 @@ def for_sites(spec: ReportSpec, available: tuple[str, ...]) -> ReportSpec:
     return replace(spec, sites=sites, deep_sites=tuple(s for s in spec.deep_sites if s in sites))
 
 
+def jobs(bench, spec: ReportSpec) -> list[tuple]:
+    """What ``compute`` evaluates, as (site, layer, evaluation, variants, spec) jobs (for a cluster's units)."""
+    layer = spec.layer if spec.layer is not None else middle_layer(bench.n_layers())
+    spec = for_sites(spec, bench.sites(layer))
+    return [(site, layer, name, tuple(variants), spec.eval if name == "core" else None)
+            for site, name, variants in _units(spec, layer)]
+
+
 def compute(bench, spec: ReportSpec, progress: Progress | None = None) -> ReportData:
     """Every number the report shows, read from the cache or computed (resumable: rerun after a cancel)."""
     # lazy: saeviz.pipeline.runner pulls in torch, which importing saeviz.report.build does without
