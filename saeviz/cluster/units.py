@@ -208,30 +208,35 @@ class FeatureUnit(Unit):
     def label(self) -> str:
         return f"features {self.site} L{self.layer} {self.variant.label()} ({self.compression.label()})"
 
-    def _keys(self, bench: Workbench) -> tuple[str, str | None]:
-        where = (bench, self.compression, self.site, self.layer, self.variant)
-        changes = feature_jobs.changes_key(*where, self.spec, self.match) if self.match is not None else None
-        return feature_jobs.stats_key(*where, self.spec), changes
+    def _compared(self) -> list[VariantSpec]:
+        """The variant, and with a match its reference (the changes and the rankings read both)."""
+        return [self.variant] + ([feature_jobs.reference_of(self.variant)] if self.match is not None else [])
+
+    def _keys(self, bench: Workbench) -> tuple[list[str], str | None]:
+        where = (bench, self.compression, self.site, self.layer)
+        changes = feature_jobs.changes_key(*where, self.variant, self.spec, self.match) if self.match is not None else None
+        return [feature_jobs.stats_key(*where, v, self.spec) for v in self._compared()], changes
 
     def done(self, bench: Workbench, stored: set[str]) -> bool:
         stats, changes = self._keys(bench)
         store = bench.store
-        return store.frame_path("feature_latents", stats).is_file() and (
+        return all(store.frame_path("feature_latents", k).is_file() for k in stats) and (
             changes is None or store.frame_path("feature_changes", changes).is_file())
 
     def inputs(self, bench: Workbench) -> Inputs:
-        variants = [self.variant] + ([feature_jobs.reference_of(self.variant)] if self.match is not None else [])
-        return variant_inputs(bench, self.compression, self.site, self.layer, variants)
+        return variant_inputs(bench, self.compression, self.site, self.layer, self._compared())
 
     def run(self, bench: Workbench) -> None:
-        where = (bench, self.compression, self.site, self.layer, self.variant)
-        feature_jobs.feature_tables(*where, self.spec)
+        where = (bench, self.compression, self.site, self.layer)
+        for variant in self._compared():
+            feature_jobs.feature_tables(*where, variant, self.spec)
         if self.match is not None:
-            feature_jobs.latent_changes(*where, self.spec, self.match)
+            feature_jobs.latent_changes(*where, self.variant, self.spec, self.match)
 
     def outputs(self, bench: Workbench, journal: Journal) -> None:
         stats, changes = self._keys(bench)
-        journal.keys["artifacts"] |= {f"frame:feature_latents/{stats}", f"frame:feature_examples/{stats}", f"feature_arrays/{stats}"}
-        journal.keys["timings"].add(stats)
+        for k in stats:
+            journal.keys["artifacts"] |= {f"frame:feature_latents/{k}", f"frame:feature_examples/{k}", f"feature_arrays/{k}"}
+            journal.keys["timings"].add(k)
         if changes is not None:
             journal.keys["artifacts"].add(f"frame:feature_changes/{changes}")

@@ -1,5 +1,6 @@
-"""The sweep on a local Ray (started once for the module, 2 CPUs, no dashboard): the in-process rows, bit for
-bit; cached units are not sent; a unit that fails on its own is named and the others are cached."""
+"""Units on a local Ray (started once for the module, 2 CPUs, no dashboard): a sweep, an evaluation and the
+features command give the in-process results, bit for bit; cached units are not sent; a unit that fails on
+its own is named and the others are cached."""
 
 import shutil
 
@@ -8,9 +9,11 @@ import torch
 
 from saeviz.cluster import plans, ray_runner
 from saeviz.cluster.ray_runner import RayOptions
+from saeviz.pipeline.runner import evaluate_suite
 from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.sae.variants import VariantSpec
 from saeviz.pipeline.workbench import Workbench
-from saeviz.specs import CompressSpec, EvalSpec, ModelSpec
+from saeviz.specs import CompressSpec, EvalSpec, ModelSpec, TrainSpec
 from saeviz.store.db import Store
 
 SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibration=16), sites=("resid", "mlp"),
@@ -71,3 +74,40 @@ def test_slots_are_counted_per_node_and_a_unit_too_big_for_every_node_is_refused
     assert ray_runner._slots(nodes, 2, 1) == 1  # that node's 2 CPUs hold one such unit
     with pytest.raises(ray_runner.SaevizError, match="No node .* room for one unit of 3 CPUs"):
         ray_runner._slots(nodes, 3, 0)
+
+
+TRAIN = TrainSpec(training_tokens=8192, batch_size_tokens=1024)
+VARIANTS = (VariantSpec("pretrained"), VariantSpec("pruned", 0.5), VariantSpec("retrained", train=TRAIN),
+            VariantSpec("pruned_best", train=TRAIN, sweep=(0.25, 0.5), vs_retrained=True))
+
+
+def test_an_evaluation_on_ray_gives_the_in_process_rows_also_reading_a_shared_cache(tmp_path, local_ray):
+    where = (SPEC.compression, "resid", 1)
+    ours = _sorted(evaluate_suite(Workbench(ModelSpec(), Store(tmp_path / "here")), *where, list(VARIANTS), ["core"], {"core": SPEC.eval}))
+    bench = Workbench(ModelSpec(), Store(tmp_path / "driver"))
+    stages = plans.eval_stages(bench, SPEC.compression, [("resid", 1, "core", VARIANTS, SPEC.eval)], torch.get_num_threads())
+    kinds = [[type(u).__name__ + (f":{u.variants[0].kind}" if hasattr(u, "variants") else "") for u in s] for s in stages]
+    assert kinds == [["TrainUnit"], ["EvalUnit:pretrained", "EvalUnit:pruned", "EvalUnit:retrained"], ["EvalUnit:pruned_best"]]
+    # the retrained SAE first, shipped to the driver; then the evaluations, whose workers read it from the
+    # driver's folder (one machine: a shared disk) instead of receiving it or training it again
+    assert ray_runner.run_units(bench, stages[:1], RayOptions(cpus_per_unit=2)) == 1
+    assert ray_runner.run_units(bench, stages, RayOptions(cpus_per_unit=2, shared_cache=True)) == 4
+    assert len(bench.store.timings("retrain")) == 1
+    got = _sorted(evaluate_suite(bench, *where, list(VARIANTS), ["core"], {"core": SPEC.eval}))
+    assert not bench.loaded()["base_model"]
+    assert got.drop(columns="value").equals(ours.drop(columns="value"))
+    assert got["value"].tolist() == ours["value"].tolist()
+
+
+def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, local_ray, capsys):
+    from saeviz.cli.main import main
+
+    args = ["features", "--sae", "resid/1", "--sae", "mlp/0", "--variant", "pruned50", "--rank", "most_changed", "--top", "3",
+            "--sequences", "8", "--compression", "wanda-50%", "--n-calibration", "16", "--json"]
+    assert main([*args, "--cache-dir", str(tmp_path / "here")]) == 0
+    here = capsys.readouterr().out
+    assert main([*args, "--cache-dir", str(tmp_path / "ray"), "--ray"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == here and len(here.splitlines()) == 2  # one JSON line per SAE, the same numbers
+    assert "2 units" in captured.err  # one per SAE: pruned50's and pretrained's statistics, and the changes
+    assert "features pretrained" not in captured.err and "features pruned50" not in captured.err  # all read back
