@@ -134,6 +134,17 @@ def pool_info() -> list[dict]:
 _POOLS: dict[tuple, list] = {}  # (ray session, cpus, gpus) -> actors: kept for the driver's next call
 
 
+def release() -> int:
+    """Stop every worker this driver started (their models and their share of the cluster go); returns how many."""
+    n = 0
+    for pool in list(_POOLS.values()):
+        for actor in pool:
+            _kill(actor)
+            n += 1
+    _POOLS.clear()
+    return n
+
+
 def _actor_class(cpus: float, gpus: float):
     # lazy: ray loads only when a command runs with --ray
     import ray

@@ -1,0 +1,125 @@
+"""A real Ray cluster on this machine: `ray start --head` (2 CPUs) and a second node started with
+`ray start --address` (2 CPUs, 2 declared GPUs), joined by address. Units needing a GPU run on the second
+node two at a time, each worker with its own CUDA_VISIBLE_DEVICES; workers killed mid-sweep are restarted
+and their units rerun with rows identical to the in-process sweep."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from saeviz.cluster import plans, ray_runner
+from saeviz.cluster.ray_runner import RayOptions
+from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.pipeline.workbench import Workbench
+from saeviz.specs import CompressSpec, EvalSpec, ModelSpec
+from saeviz.store.db import Store
+
+RAY = str(Path(sys.executable).with_name("ray"))
+SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibration=16), sites=("resid",),
+                 layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=EvalSpec(n_sequences=4))
+KEY = ["run_key", "item", "metric"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    import socket
+    import tempfile
+
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must stay under 108 bytes
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # both nodes and this driver on one machine: no auth token to share (a real cluster shares RAY_AUTH_TOKEN)
+    saved = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    head = subprocess.run([RAY, "start", "--head", "--port", str(port),
+                           "--num-cpus", "1",
+                           "--include-dashboard", "false", "--object-store-memory", str(150 * 2**20),
+                           "--temp-dir", str(temp), "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=120)
+    assert head.returncode == 0, head.stderr[-2000:]
+    address = next(line.split("'")[1] for line in (head.stdout + head.stderr).splitlines() if "ray start --address=" in line)
+    node = subprocess.run([RAY, "start", "--address", address, "--num-cpus", "2", "--num-gpus", "2",
+                           "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=120)
+    try:
+        assert node.returncode == 0, node.stderr[-2000:]
+        ray_runner.connect(address)
+        yield address
+    finally:
+        ray.shutdown()
+        ray_runner._POOLS.clear()
+        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+        if saved is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = saved
+
+
+def _rows(rows):
+    return rows.sort_values(KEY).reset_index(drop=True)
+
+
+def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_rows(tmp_path, cluster):
+    import ray
+
+    reference = _rows(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
+    resources = ray.cluster_resources()
+    assert (resources["CPU"], resources["GPU"]) == (3, 2)  # the head's CPU, the second node's 2 CPUs and 2 GPUs
+    killed = []
+
+    def kill_every_worker_once(done, total, message=""):
+        if done >= 1 and not killed and message.endswith("left"):  # a unit finished: the other is mid-unit
+            for info in ray_runner.pool_info():
+                killed.append(info)
+                os.kill(info["pid"], signal.SIGKILL)
+
+    bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
+    ray_runner.run_units(bench, plans.sweep_stages(bench, SPEC, torch.get_num_threads()),
+                         RayOptions(address=cluster, gpus_per_unit=1), progress=kill_every_worker_once)
+    got = run_sweep(bench, SPEC)
+    # two workers (two GPUs, one each), both killed once and restarted
+    assert sorted(i["cuda_visible_devices"] for i in killed) == ["0", "1"]
+    after = ray_runner.pool_info()
+    assert len(after) == 2 and not {i["pid"] for i in killed} & {i["pid"] for i in after}
+    got = _rows(got)
+    assert got.drop(columns="value").equals(reference.drop(columns="value"))
+    assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
+
+
+def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row(tmp_path, cluster):
+    import time
+
+    import pandas as pd
+
+    reference = _rows(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
+    assert ray_runner.release() >= 0  # this test's driver gives its workers' CPUs back to the cluster
+    csv = tmp_path / "rows.parquet"  # exact floats
+    cli = subprocess.Popen([sys.executable, "-m", "saeviz", "sweep", "--method", "wanda", "--sparsity", "0.5", "--n-calibration", "16",
+                            "--sites", "resid", "--layers", "0,1", "--sae-sparsities", "0,0.5", "--eval-sequences", "4",
+                            "--ray", cluster, "--cpus-per-unit", "2", "--cache-dir", str(tmp_path / "cli"), "--export", str(csv)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_ADDRESS": ""})
+    killed, deadline = None, time.time() + 240
+    while killed is None and cli.poll() is None and time.time() < deadline:  # a worker busy with a unit: kill it
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        busy = [int(line.split()[0]) for line in ps.splitlines() if "ray::_UnitWorker.run" in line]
+        if busy:
+            killed = busy[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    out, err = cli.communicate(timeout=300)
+    assert cli.returncode == 0, err[-3000:]
+    assert killed is not None  # the sweep was still running when its worker died
+    got = _rows(pd.read_parquet(csv))
+    assert got[KEY].equals(reference[KEY])
+    assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
