@@ -1,6 +1,7 @@
 """The sidebar every page shares: which model, which SAEs, which tokens, how many evaluation sequences.
 UI choices only; pages turn them into specs with the functions below."""
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -31,7 +32,11 @@ def _source_changed() -> None:
         st.session_state["sae_template"] = EMBEDDED_SAE_TEMPLATE
 
 
-DEFAULTS = {"model_source": "Embedded default", "model_name": EMBEDDED, "sae_template": EMBEDDED_SAE_TEMPLATE,
+RUN_ON = ("This machine", "Ray cluster")
+_RAY_ENV = os.environ.get("SAEVIZ_RAY_ADDRESS", "")
+
+DEFAULTS = {"run_on": RUN_ON[1] if _RAY_ENV else RUN_ON[0], "ray_address": _RAY_ENV or "local", "ray_cpus": 1.0,
+            "ray_gpus": 0.0, "ray_shared": False, "model_source": "Embedded default", "model_name": EMBEDDED, "sae_template": EMBEDDED_SAE_TEMPLATE,
             "tokens_source": EMBEDDED, "eval_n": EvalSpec().n_sequences, "sae_refs": ""}
 
 
@@ -70,6 +75,45 @@ def model_sidebar() -> None:
                 placeholder="empty: all SAEs of the embedded model\nembedded/resid/layer_3\ngpt2-small-res-jb/blocks.8.hook_resid_pre",
                 help="RELEASE/SAE_ID of sae_lens' pretrained list, 'embedded/<site>/layer_<n>', or a folder in sae_lens' format.",
             )
+        _run_on()
+
+
+def _run_on() -> None:
+    st.header("Run on")
+    st.radio("Run long jobs on", RUN_ON, key="run_on", horizontal=True,
+             help="Sweeps and evaluations run here, or as units on Ray (each layer and site, or each variant, on a "
+                  "worker that keeps its models loaded); results land in this cache either way.")
+    if st.session_state.get("run_on") != RUN_ON[1]:
+        return
+    st.text_input("Ray address", key="ray_address",
+                  help="'local': a Ray started on this machine; 'auto' or HOST:PORT: a cluster started with `ray start` "
+                       "(the CLI's --ray ADDRESS, or SAEVIZ_RAY_ADDRESS).")
+    c = st.columns(2)
+    c[0].number_input("CPUs per unit", 0.25, 256.0, step=1.0, key="ray_cpus")
+    c[1].number_input("GPUs per unit", 0.0, 8.0, step=1.0, key="ray_gpus", help="1: one unit per GPU.")
+    st.checkbox("Nodes share this cache folder", key="ray_shared",
+                help="Every node sees the cache at this same path: workers read trained SAEs, activations and compressed "
+                     "weights from it instead of receiving or recomputing them.")
+    # lazy: the cluster package pulls in the pipeline (torch); the sidebar draws before any model loads
+    from saeviz.cluster.ray_runner import cluster_info
+
+    info = cluster_info()
+    st.caption("Connects when a job starts." if info is None else
+               f"Connected: {info['nodes']} node(s), {info['cpus']:g} CPUs, {info['gpus']:g} GPUs; "
+               f"{info['workers']} worker(s) of this dashboard.")
+
+
+def current_executor():
+    """RayOptions for the chosen cluster, or None to run jobs in this process."""
+    if st.session_state.get("run_on") != RUN_ON[1]:
+        return None
+    # lazy: the cluster package pulls in the pipeline (torch); the sidebar draws before any model loads
+    from saeviz.cluster.ray_runner import RayOptions
+
+    address = str(st.session_state.get("ray_address", "local")).strip() or "local"
+    return RayOptions(address=address, cpus_per_unit=float(st.session_state.get("ray_cpus", 1.0)),
+                      gpus_per_unit=float(st.session_state.get("ray_gpus", 0.0)),
+                      shared_cache=bool(st.session_state.get("ray_shared", False)))
 
 
 def current_specs() -> tuple[ModelSpec, list[SaeSpec] | None]:

@@ -4,8 +4,8 @@ paper's published numbers as a toggle where its setting has them."""
 
 import streamlit as st
 
+from saeviz.cluster import run as execute
 from saeviz.evals import EVALS, get_evaluation
-from saeviz.pipeline.runner import evaluate_suite
 from saeviz.sae.variants import VariantSpec
 from saeviz.specs import middle_layer
 from saeviz.store import demo
@@ -16,7 +16,7 @@ from ui.controls import compression_picker
 from ui.eval_view import PAPER_PREFIX, paper_section, styled, variant_bars, with_paper
 from ui.export_ui import table_exports
 from ui.reads import run_key, variant_table
-from ui.sidebar import current_eval_spec
+from ui.sidebar import current_eval_spec, current_executor
 
 VARIANTS = ["dense", "pretrained", "pruned25", "pruned50", "pruned75", "retrained"]
 
@@ -58,11 +58,13 @@ if missing:
                + (" This evaluation needs the embedded toy world (or an equivalent dataset)." if need_world else ""))
     job_key = f"evals:{bench.store.root}:{bench.model_key}:{compress}:{site}:{layer}:{name}:{[v.label() for v in missing]}"
 
+    ray = current_executor()
+
     def _work(progress):
-        return evaluate_suite(bench, compress, site, layer, missing, [name], specs={name: spec}, progress=progress)
+        return execute.evaluations(bench, compress, site, layer, missing, [name], {name: spec}, progress, ray)
 
     if st.button(f"Run {name} for {len(missing)} variant(s)", type="primary", key="ev_run"):
-        jobs.start(job_key, f"{name} at {site} L{layer}", _work)
+        jobs.start(job_key, f"{name} at {site} L{layer}" + (f" on Ray ({ray.address})" if ray else ""), _work)
     jobs.job_panel(job_key)
 
 higher = evaluation.higher_is_better

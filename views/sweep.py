@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from saeviz.pipeline.sweep import SweepSpec, run_sweep
+from saeviz.cluster import run as execute
+from saeviz.pipeline.sweep import SweepSpec
 from saeviz.report.plots import METRIC_LABELS, figure1, metric_label
 from saeviz.specs import DEFAULT_SAE_SWEEP, TrainSpec, spec_help
 from saeviz.store import demo
@@ -16,7 +17,7 @@ from ui.cli_text import sweep_command
 from ui.controls import compression_picker
 from ui.export_ui import show_figure, table_exports
 from ui.reads import sweep_keys, variant_table
-from ui.sidebar import current_eval_spec
+from ui.sidebar import current_eval_spec, current_executor
 from ui.sweep_view import explorer
 
 st.title("SAE sparsity sweep")
@@ -59,7 +60,9 @@ def _job_key(sweep: SweepSpec) -> str:
 
 
 def _start_sweep(sweep: SweepSpec, label: str) -> None:
-    jobs.start(_job_key(sweep), label, lambda p: run_sweep(bench, sweep, p))
+    ray = current_executor()
+    jobs.start(_job_key(sweep), label + (f" on Ray ({ray.address})" if ray else ""),
+               lambda p: execute.sweep(bench, sweep, p, ray))
 
 
 all_sites = replace(spec, sites=sites)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -22,14 +23,14 @@ import torch
 
 from saeviz.specs import SITES, CompressSpec, EvalSpec, SaePruneSpec, site_hook
 
-PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "memory", "features")
+PARTS = ("slider", "sweep", "retrain", "wanda", "scaling", "memory", "features", "ray")
 FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50, 0.75, 0.90, 0.95, 0.99), n_seq=64,
             train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16), second_order=("sparsegpt", "gptq"),
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
             memory=(("gpt2-small-shaped", 4, 12288), ("gpt2-small-shaped", 8, 12288), ("gpt2-small-shaped", 4, 6144)))
 SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
              checkpoints=4, wanda_calib=8, gpt2_calib=(), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
-             memory=(("embedded", 2, 2048),))
+             memory=(("embedded", 2, 2048),), noop_units=200)
 
 
 def _line(name: str, value: str) -> None:
@@ -178,7 +179,44 @@ def run_features(sz, comp) -> dict:
 
 
 RUNNERS = {"slider": run_slider, "sweep": run_sweep, "retrain": run_retrain, "wanda": run_wanda, "scaling": run_scaling,
-           "memory": run_memory, "features": run_features}
+           "memory": run_memory, "features": run_features}  # ray: run_ray, which takes the cluster's address
+
+
+def run_ray(sz, comp, address: str | None = None) -> dict:
+    # lazy: ray and the cluster package load only for this part
+    from dataclasses import asdict
+
+    from saeviz.bench.cluster import ray_against_in_process, study_plan, sweep_unit_flops
+    from saeviz.bench.parts import fresh_bench, matmul_gflops
+
+    got = ray_against_in_process(comp, sz["sites"], sz["layers"], sz["sparsities"], sz["n_seq"], address, sz["noop_units"])
+    print(f"ray: the same sweep in this process and on Ray ({address or 'a local Ray'}, one worker with this process's "
+          f"{torch.get_num_threads()} threads), cold caches")
+    _line("in this process", f"{got.in_process_s:.1f} s")
+    _line(f"on Ray ({got.units} units; worker start, model load, rows shipped)", f"{got.ray_s:.1f} s "
+          f"(+ {got.ray_start_s:.1f} s starting Ray)")
+    _line("Ray / in-process (target 1.2x)", f"{got.ray_s / got.in_process_s:.2f}x, "
+                                            f"{(got.ray_s + got.ray_start_s) / got.in_process_s:.2f}x with the start")
+    _line("second sweep (other SAE sparsities): warm worker / in-process", f"{got.warm_s:.1f} s / {got.warm_in_process_s:.1f} s "
+                                                                            f"= {got.warm_s / max(got.warm_in_process_s, 1e-9):.2f}x")
+    _line("rows identical to the in-process sweep", "yes" if got.identical else "NO")
+    _line(f"trivial units through Ray ({sz['noop_units']}, one worker per CPU)", f"{got.noop_units_per_s:.0f} units/s")
+    cfg = fresh_bench().base_model.cfg
+    n_units = len(sz["sites"]) * len(sz["layers"])
+    emb = dict(n_layers=cfg.n_layers, d_model=cfg.d_model, d_mlp=cfg.d_mlp, n_heads=cfg.n_heads, n_kv_heads=cfg.n_heads,
+               d_head=cfg.d_head, d_vocab=cfg.d_vocab, seq_len=cfg.n_ctx, gated=False)
+    d_sae = fresh_bench().pretrained_sae(sz["sites"][0], sz["layers"][0]).cfg.d_sae
+    unit_flops = sweep_unit_flops({**emb, "d_sae": d_sae}, sz["n_seq"] * cfg.n_ctx, len(sz["sparsities"]) + 2,
+                                  len(sz["sparsities"]) + 3)
+    plan = study_plan(got.in_process_s / n_units, unit_flops, matmul_gflops(), gpus=(1, 8, 64))
+    print(f"  planned: the paper's Gemma-2-2B study ({plan['units']:,} units; per-unit time scaled from the embedded unit "
+          f"by FLOPs, at {plan['gpu_tflops']:.0f} TFLOP/s per GPU x this sweep's efficiency {plan['efficiency']:.0%})")
+    for stage in plan["stages"]:
+        _line(f"  {stage['stage']}: {stage['units']:,} units", f"{stage['gpu_s_per_unit']:.1f} GPU-s each")
+    _line("  total", f"{plan['gpu_hours']:.1f} GPU-hours; wall " + ", ".join(f"{h:.2f} h on {n}" for n, h in plan["wall_h"].items()))
+    if not got.identical:
+        raise AssertionError("rows computed on Ray differ from the in-process sweep")
+    return {**asdict(got), "ratio": got.ray_s / got.in_process_s, "study": plan, "embedded_unit_flops": unit_flops}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short", action="store_true", help="Small sizes (what CI runs): figures printed, no timing asserts.")
     ap.add_argument("--parts", default=",".join(PARTS), help=f"Comma-separated parts out of {', '.join(PARTS)}.")
     ap.add_argument("--json", default=None, help="Also write every figure to this JSON file.")
+    ap.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                    help="The ray part on this cluster ('auto' or HOST:PORT, or SAEVIZ_RAY_ADDRESS; default a local Ray).")
     args = ap.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = sorted(set(parts) - set(PARTS))
@@ -197,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     figures, start = {}, time.perf_counter()
     for part in parts:
         part_start = time.perf_counter()
-        figures[part] = RUNNERS[part](sz, comp)
+        figures[part] = run_ray(sz, comp, args.ray or os.environ.get("SAEVIZ_RAY_ADDRESS")) if part == "ray" else RUNNERS[part](sz, comp)
         print(f"  ({part}: {time.perf_counter() - part_start:.0f} s)")
     print(f"all parts: {time.perf_counter() - start:.0f} s")
     if args.json:

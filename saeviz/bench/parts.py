@@ -317,3 +317,15 @@ def scaling_width(model, comp: CompressSpec, layer: int, widths: list[int], spar
         seconds, _ = our_sweep(bench, comp, ["resid"], [layer], sparsities, eval_spec)
         out.append({"d_sae": width, "seconds": seconds})
     return out
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """This machine's rate on a bare float32 matmul (n x n x n), the best of ``repeats``."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9

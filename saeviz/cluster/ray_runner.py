@@ -26,7 +26,8 @@ from saeviz.store.transfer import Delta, absorb, collect, install
 
 ADDRESS_ENV = "SAEVIZ_RAY_ADDRESS"
 LOCAL = "local"
-LOST_WORKER_RETRIES = 3  # a unit whose worker died this many times is reported, not retried forever
+LOST_WORKER_RETRIES = 3
+POLL_S = 0.5  # how often a cancel is looked for while units run  # a unit whose worker died this many times is reported, not retried forever
 
 
 @dataclass(frozen=True)
@@ -213,7 +214,8 @@ def run_units(bench: Workbench, stages: list[list[Unit]], options: RayOptions = 
     stored = set(bench.store.runs_rows([k for ks in run_keys.values() for k in ks]))
     todo = {u for u in units if not u.done(bench, stored)}
     total, done = len(units), len(units) - len(todo)
-    report(progress, done, total, f"{done} of {total} units cached" if done else f"{total} units")
+    message = f"{done} of {total} units cached" if done else f"{total} units"
+    report(progress, done, total, message)
     if not todo:
         return 0
     # lazy: ray loads only when a command runs with --ray
@@ -236,8 +238,12 @@ def run_units(bench: Workbench, stages: list[list[Unit]], options: RayOptions = 
                 while queue and idle:  # units go to whichever worker is free; each keeps what it loaded
                     actor, unit = idle.pop(), queue.pop(0)
                     running[actor.run.remote(unit, _inputs(bench, unit, options.shared_cache), shared)] = (actor, unit)
-                [ref], _ = ray.wait(list(running), num_returns=1)
-                actor, unit = running.pop(ref)
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                if not ready:  # nothing finished yet: the caller may cancel meanwhile
+                    report(progress, done, total, message)
+                    continue
+                actor, unit = running.pop(ready[0])
+                ref = ready[0]
                 try:
                     delta = ray.get(ref)
                 except ray.exceptions.RayActorError as exc:  # the worker died and Ray gave the task up
@@ -256,7 +262,8 @@ def run_units(bench: Workbench, stages: list[list[Unit]], options: RayOptions = 
                 absorb(bench.store, delta)
                 done, finished = done + 1, finished + 1
                 left = (time.perf_counter() - start) / finished * (len(todo) - finished - len(failures))
-                report(progress, done, total, f"{unit.label()} done, about {left:.0f} s left")
+                message = f"{unit.label()} done, about {left:.0f} s left"
+                report(progress, done, total, message)
         finally:
             for ref in running:  # a cancel: what is not finished is dropped, what is cached stays
                 ray.cancel(ref)
@@ -264,6 +271,18 @@ def run_units(bench: Workbench, stages: list[list[Unit]], options: RayOptions = 
         raise UnitFailed(f"{len(failures)} of {total} units failed (the others are cached; rerun to retry them): "
                          + "; ".join(failures))
     return finished
+
+
+def cluster_info() -> dict | None:
+    """The connected cluster's nodes, CPUs and GPUs (alive nodes), and this driver's workers; None if not connected."""
+    # lazy: ray loads only when a command runs with --ray
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    return {"nodes": len(nodes), "cpus": sum(n.get("CPU", 0) for n in nodes), "gpus": sum(n.get("GPU", 0) for n in nodes),
+            "workers": sum(len(p) for p in _POOLS.values())}
 
 
 def noop_rate(n_units: int, options: RayOptions = RayOptions()) -> float:

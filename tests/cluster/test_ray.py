@@ -3,6 +3,7 @@ features command give the in-process results, bit for bit; cached units are not 
 its own is named and the others are cached."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,8 +12,8 @@ from saeviz.cluster import plans, ray_runner
 from saeviz.cluster.ray_runner import RayOptions
 from saeviz.pipeline.runner import evaluate_suite
 from saeviz.pipeline.sweep import SweepSpec, run_sweep
-from saeviz.sae.variants import VariantSpec
 from saeviz.pipeline.workbench import Workbench
+from saeviz.sae.variants import VariantSpec
 from saeviz.specs import CompressSpec, EvalSpec, ModelSpec, TrainSpec
 from saeviz.store.db import Store
 
@@ -111,3 +112,33 @@ def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, 
     assert captured.out == here and len(here.splitlines()) == 2  # one JSON line per SAE, the same numbers
     assert "2 units" in captured.err  # one per SAE: pruned50's and pretrained's statistics, and the changes
     assert "features pretrained" not in captured.err and "features pruned50" not in captured.err  # all read back
+
+
+def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_path, local_ray, monkeypatch):
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from ui import jobs
+
+    monkeypatch.setenv("SAEVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SAEVIZ_DEMO_DIR", str(tmp_path / "no-demo"))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=300)
+    app.run()
+    app.switch_page("views/sweep.py").run()
+    app.radio(key="run_on").set_value("Ray cluster").run()
+    assert "Connected: 1 node(s), 2 CPUs" in " ".join(c.value for c in app.sidebar.caption)  # this module's local Ray
+    app.number_input(key="ray_cpus").set_value(2.0)
+    app.number_input(key="eval_n").set_value(4)
+    app.multiselect(key="sw_layers").set_value([1])
+    app.multiselect(key="sw_grid").set_value([0.5]).run()
+    app.button(key="sw_run").click().run()
+    assert not app.exception, app.exception
+    job = next(j for j in jobs._JOBS.values() if "on Ray (local)" in j.label)
+    deadline = time.monotonic() + 240
+    while job.status == "running" and time.monotonic() < deadline:
+        time.sleep(1)
+    assert job.status == "done", job.error
+    assert (job.done, job.total) == (2, 2) and job.message.endswith("s left")  # the cluster's units: model CEs, resid L1
+    app.run()
+    assert "all of them" in " ".join(c.value for c in app.caption)  # every result of the sweep is in the page's cache

@@ -28,6 +28,10 @@ def test_short_benchmark_prints_every_figure(tmp_path):
     assert figures["memory"]["runs"][0]["peak_rss_mb"] > figures["memory"]["runs"][0]["rss_before_mb"] > 0
     assert figures["sweep"]["cli"]["wall_s"] > 0 and figures["sweep"]["cli_floor_ratio"] > 0
     assert figures["sweep"]["max_rel_diff"] <= 1e-4
+    ray = figures["ray"]
+    assert ray["identical"] is True and ray["ray_s"] > 0 and ray["noop_units_per_s"] > 0
+    assert ray["study"]["units"] == sum(s["units"] for s in ray["study"]["stages"]) > 2000  # the paper's study: thousands
+    assert ray["study"]["wall_h"]["1"] > ray["study"]["wall_h"]["8"] > ray["study"]["wall_h"]["64"] > 0
     floor = figures["sweep"]["floor_parts"]
     parts = floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] + floor["prune_encode_s"]
     assert floor["total_s"] > 0 and floor["prune_encode_s"] > 0 and abs(parts - floor["total_s"]) < 1e-9

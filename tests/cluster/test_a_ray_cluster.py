@@ -1,7 +1,10 @@
-"""A real Ray cluster on this machine: `ray start --head` (2 CPUs) and a second node started with
+"""A real Ray cluster on this machine: `ray start --head` (1 CPU) and a second node started with
 `ray start --address` (2 CPUs, 2 declared GPUs), joined by address. Units needing a GPU run on the second
 node two at a time, each worker with its own CUDA_VISIBLE_DEVICES; workers killed mid-sweep are restarted
-and their units rerun with rows identical to the in-process sweep."""
+and their units rerun with rows identical to the in-process sweep; the CLI joins by address.
+
+This module runs before test_ray.py (its name): in one pytest process, a driver that has run a local Ray and
+shut it down lost every actor it then started on a `ray start` cluster (not diagnosed further)."""
 
 import os
 import shutil
