@@ -69,14 +69,18 @@ def cluster():
             os.environ["RAY_AUTH_MODE"] = saved
 
 
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _rows(run_sweep(Workbench(ModelSpec(), Store(tmp_path_factory.mktemp("here"))), SPEC))
+
+
 def _rows(rows):
     return rows.sort_values(KEY).reset_index(drop=True)
 
 
-def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_rows(tmp_path, cluster):
+def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_rows(tmp_path, cluster, reference):
     import ray
 
-    reference = _rows(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
     resources = ray.cluster_resources()
     assert (resources["CPU"], resources["GPU"]) == (3, 2)  # the head's CPU, the second node's 2 CPUs and 2 GPUs
     killed = []
@@ -100,12 +104,11 @@ def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_row
     assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
 
 
-def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row(tmp_path, cluster):
+def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row(tmp_path, cluster, reference):
     import time
 
     import pandas as pd
 
-    reference = _rows(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
     assert ray_runner.release() >= 0  # this test's driver gives its workers' CPUs back to the cluster
     csv = tmp_path / "rows.parquet"  # exact floats
     cli = subprocess.Popen([sys.executable, "-m", "saeviz", "sweep", "--method", "wanda", "--sparsity", "0.5", "--n-calibration", "16",

@@ -104,7 +104,7 @@ def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, 
     from saeviz.cli.main import main
 
     args = ["features", "--sae", "resid/1", "--sae", "mlp/0", "--variant", "pruned50", "--rank", "most_changed", "--top", "3",
-            "--sequences", "8", "--compression", "wanda-50%", "--n-calibration", "16", "--json"]
+            "--sequences", "4", "--compression", "wanda-50%", "--n-calibration", "16", "--json"]
     assert main([*args, "--cache-dir", str(tmp_path / "here")]) == 0
     here = capsys.readouterr().out
     assert main([*args, "--cache-dir", str(tmp_path / "ray"), "--ray"]) == 0
@@ -142,3 +142,18 @@ def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_pat
     assert (job.done, job.total) == (2, 2) and job.message.endswith("s left")  # the cluster's units: model CEs, resid L1
     app.run()
     assert "all of them" in " ".join(c.value for c in app.caption)  # every result of the sweep is in the page's cache
+
+
+def test_the_bench_ray_part_measures_the_same_sweep_both_ways_and_plans_the_study(local_ray, capsys):
+    from saeviz.bench.main import SHORT, run_ray
+    from saeviz.specs import CompressSpec
+
+    sizes = {**SHORT, "sparsities": (0.0, 0.5), "n_seq": 4, "noop_units": 50}  # the part's code at the smallest sizes
+    got = run_ray(sizes, CompressSpec(method="wanda", sparsity=0.5, n_calibration=16))
+    out = capsys.readouterr().out
+    assert "Ray / in-process (target 1.2x)" in out and "units/s" in out and "GPU-hours" in out
+    assert got["identical"] is True and got["ray_s"] > 0 and got["noop_units_per_s"] > 0
+    assert got["ratio"] == got["ray_s"] / got["in_process_s"]
+    study = got["study"]
+    assert study["units"] == sum(s["units"] for s in study["stages"]) > 2000  # the paper's study: thousands of units
+    assert study["wall_h"][1] > study["wall_h"][8] > study["wall_h"][64] > 0

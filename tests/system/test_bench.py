@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_short_benchmark_prints_every_figure(tmp_path):
     out_json = tmp_path / "bench.json"
     env = {**os.environ, "SAEVIZ_CACHE_DIR": str(tmp_path / "cache")}
-    done = subprocess.run([sys.executable, "-m", "saeviz", "bench", "--short", "--json", str(out_json)], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-m", "saeviz", "bench", "--short", "--parts", "slider,sweep,retrain,wanda,scaling,memory,features", "--json", str(out_json)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     text = done.stdout
@@ -24,14 +24,10 @@ def test_short_benchmark_prints_every_figure(tmp_path):
                    "saeviz / floor", "CLI cold / floor", "over the loaded model"):
         assert needle in text, needle
     figures = json.loads(out_json.read_text())
-    assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "memory", "features"}
+    assert set(figures) == {"slider", "sweep", "retrain", "wanda", "scaling", "memory", "features"}  # ray: tests/cluster (on the suite's Ray)
     assert figures["memory"]["runs"][0]["peak_rss_mb"] > figures["memory"]["runs"][0]["rss_before_mb"] > 0
     assert figures["sweep"]["cli"]["wall_s"] > 0 and figures["sweep"]["cli_floor_ratio"] > 0
     assert figures["sweep"]["max_rel_diff"] <= 1e-4
-    ray = figures["ray"]
-    assert ray["identical"] is True and ray["ray_s"] > 0 and ray["noop_units_per_s"] > 0
-    assert ray["study"]["units"] == sum(s["units"] for s in ray["study"]["stages"]) > 2000  # the paper's study: thousands
-    assert ray["study"]["wall_h"]["1"] > ray["study"]["wall_h"]["8"] > ray["study"]["wall_h"]["64"] > 0
     floor = figures["sweep"]["floor_parts"]
     parts = floor["sae_s"] + floor["after_hook_s"] + floor["unembed_s"] + floor["prune_encode_s"]
     assert floor["total_s"] > 0 and floor["prune_encode_s"] > 0 and abs(parts - floor["total_s"]) < 1e-9
