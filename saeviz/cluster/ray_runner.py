@@ -17,12 +17,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from saeviz.cluster.units import BenchSpec, Unit
 from saeviz.errors import SaevizError
 from saeviz.jobs import Progress, report
 from saeviz.pipeline.workbench import Workbench
 from saeviz.store.db import Store
-from saeviz.store.transfer import Delta, absorb, collect, install
+from saeviz.store.transfer import Delta, absorb, collect, install, read_dir
 
 ADDRESS_ENV = "SAEVIZ_RAY_ADDRESS"
 LOCAL = "local"
@@ -82,9 +84,6 @@ class _UnitWorker:
 
     def _bench(self, setup: BenchSpec, shared: str | None) -> Workbench:
         if (setup, shared) not in self.benches:
-            # lazy: torch is loaded with the pipeline already; only a worker sets its thread count
-            import torch
-
             if setup.torch_threads:
                 torch.set_num_threads(setup.torch_threads)
             store = Store(self.root / f"cache-{len(self.benches)}", shared=Path(shared) if shared else None)
@@ -189,9 +188,6 @@ def _replace(actor, cpus: float, gpus: float):
 def _inputs(bench: Workbench, unit: Unit, shared: bool) -> Delta:
     """What ``unit`` reads of earlier units, from the driver's cache: trained SAE folders (unless the
     workers read them from the shared cache folder) and metric runs."""
-    # lazy: saeviz.store.transfer.read_dir is only needed when folders travel
-    from saeviz.store.transfer import read_dir
-
     wanted = unit.inputs(bench)
     delta = Delta()
     if wanted.runs:

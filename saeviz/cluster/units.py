@@ -16,6 +16,7 @@ from saeviz.features.diff import MatchSpec
 from saeviz.features.stats import FeatureSpec
 from saeviz.pipeline import feature_jobs
 from saeviz.pipeline.runner import evaluate, model_ce, run_key
+from saeviz.pipeline.sae_variants import retrained_sae
 from saeviz.pipeline.sweep import SweepSpec, run_unit, unit_run_keys
 from saeviz.pipeline.workbench import Workbench
 from saeviz.sae.variants import VariantSpec
@@ -184,9 +185,6 @@ class TrainUnit(Unit):
         return (bench.store.root / self._dir(bench) / "cfg.json").is_file()
 
     def run(self, bench: Workbench) -> None:
-        # lazy: saeviz.pipeline.sae_variants loads with the runner already; named here for what it does
-        from saeviz.pipeline.sae_variants import retrained_sae
-
         retrained_sae(bench, self.compression, self.site, self.layer, self.train)
 
     def outputs(self, bench: Workbench, journal: Journal) -> None:
