@@ -17,9 +17,9 @@ setup: $(STAMP) chromium
 $(STAMP): requirements.txt requirements-nodeps.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "saeviz needs Python 3.11+"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-compile -r requirements.txt -r requirements-dev.txt
 	# sae_bench and sae_probes without their torchvision pin (see README, Installation)
-	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-compile --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 # Figure export (Kaleido) and the browser test (Playwright) drive a local chromium; no browser download.

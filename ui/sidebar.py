@@ -99,7 +99,7 @@ def _run_on() -> None:
 
     info = cluster_info()
     st.caption("Connects when a job starts." if info is None else
-               f"Connected: {info['nodes']} node(s), {info['cpus']:g} CPUs, {info['gpus']:g} GPUs; "
+               f"Connected to {info['address']}: {info['nodes']} node(s), {info['cpus']:g} CPUs, {info['gpus']:g} GPUs; "
                f"{info['workers']} worker(s) of this dashboard.")
 
 

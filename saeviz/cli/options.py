@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from saeviz.specs import (
+    CHECKPOINT,
     DEFAULT_SAE_SWEEP,
     EMBEDDED_SAE_TEMPLATE,
     PRUNABLE_MATRICES,
@@ -120,9 +122,9 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
 
 def add_ray_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("cluster")
-    g.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                   help="Run the units on Ray: alone, a local Ray on this machine; 'auto' or HOST:PORT, a cluster "
-                        "started with `ray start` (also SAEVIZ_RAY_ADDRESS). The driver writes the cache; workers keep "
+    g.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="Run the units on Ray: alone, SAEVIZ_RAY_ADDRESS's cluster if set, else a local Ray on this "
+                        "machine ('local'); 'auto' or HOST:PORT, a cluster started with `ray start`. The driver writes the cache; workers keep "
                         "their models loaded between units.")
     g.add_argument("--cpus-per-unit", type=float, default=1.0, help="With --ray: CPUs each unit reserves.")
     g.add_argument("--gpus-per-unit", type=float, default=0.0, help="With --ray: GPUs each unit reserves (1: a unit per GPU).")
@@ -133,9 +135,10 @@ def add_ray_options(p: argparse.ArgumentParser) -> None:
 
 def ray_options(args):
     """RayOptions when --ray (or SAEVIZ_RAY_ADDRESS) asks for a cluster, else None (the in-process path)."""
-    address = getattr(args, "ray", None) or os.environ.get("SAEVIZ_RAY_ADDRESS")
-    if not address:
+    flag, env = getattr(args, "ray", None), os.environ.get("SAEVIZ_RAY_ADDRESS")
+    if flag is None and not env:
         return None
+    address = flag or env or "local"  # a bare --ray takes the variable's cluster, else a local Ray
     # lazy: the cluster package pulls in the pipeline (torch), which building the parser does without
     from saeviz.cluster.ray_runner import RayOptions
 
@@ -159,7 +162,12 @@ def run_on_ray(args, bench, stages, desc: str) -> bool:
 
 def compress_spec(args) -> CompressSpec:
     if getattr(args, "compression", None):
-        return CompressSpec.parse(args.compression)
+        spec = CompressSpec.parse(args.compression)
+        if spec.method in ("dense", CHECKPOINT):
+            return spec
+        # the word names the method and its amount; how it calibrates comes from the flags, as without a word
+        return dataclasses.replace(spec, n_calibration=args.n_calibration, sequential=not args.not_sequential,
+                                   damping=args.damping)
     return CompressSpec(
         method=args.method, sparsity=args.sparsity, layer_sparsity=args.layer_sparsity,
         matrices=tuple(m.strip() for m in args.matrices.split(",") if m.strip()), n_m=args.n_m,

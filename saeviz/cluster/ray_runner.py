@@ -28,8 +28,8 @@ from saeviz.store.transfer import Delta, absorb, collect, install, read_dir
 
 ADDRESS_ENV = "SAEVIZ_RAY_ADDRESS"
 LOCAL = "local"
-LOST_WORKER_RETRIES = 3
-POLL_S = 0.5  # how often a cancel is looked for while units run  # a unit whose worker died this many times is reported, not retried forever
+LOST_WORKER_RETRIES = 3  # a unit whose worker died this many times is reported, not retried forever
+POLL_S = 0.5  # how often a cancel is looked for while units run
 
 
 @dataclass(frozen=True)
@@ -54,21 +54,31 @@ class UnitFailed(SaevizError):
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> str:
     """Join the Ray cluster at ``address`` ('auto' or HOST:PORT, as `ray start` prints), or start a local
-    one (None or 'local'; SAEVIZ_RAY_ADDRESS when None); returns what it connected to."""
+    one (None or 'local'; SAEVIZ_RAY_ADDRESS when None); returns what it connected to. A driver connected
+    elsewhere (the dashboard's address changed) leaves that cluster first: its workers are stopped."""
     # lazy: ray loads only when a command runs with --ray
     import ray
 
     address = address or os.environ.get(ADDRESS_ENV) or LOCAL
     if ray.is_initialized():
-        return address
+        if _CONNECTED.get("address") == address:
+            return address
+        release()
+        ray.shutdown()
     _POOLS.clear()  # actor handles belong to the Ray session that made them
     if address == LOCAL:
-        # no dashboard, and a small object store: rows are small, and the default takes 30% of RAM
-        ray.init(num_cpus=num_cpus, include_dashboard=False, object_store_memory=200 * 2**20,
+        # Ray's own 'local' starts a new instance even where a `ray start` cluster runs on this machine (no
+        # address would join that one). No dashboard, and a small object store: rows are small, and the
+        # default takes 30% of RAM.
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, object_store_memory=200 * 2**20,
                  configure_logging=False, log_to_driver=False)
     else:
         ray.init(address=address, configure_logging=False, log_to_driver=False)
+    _CONNECTED["address"] = address
     return address
+
+
+_CONNECTED: dict[str, str] = {}  # the address this driver's Ray session was opened with
 
 
 class _UnitWorker:
@@ -277,7 +287,7 @@ def cluster_info() -> dict | None:
     if not ray.is_initialized():
         return None
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    return {"nodes": len(nodes), "cpus": sum(n.get("CPU", 0) for n in nodes), "gpus": sum(n.get("GPU", 0) for n in nodes),
+    return {"address": _CONNECTED.get("address", "?"), "nodes": len(nodes), "cpus": sum(n.get("CPU", 0) for n in nodes), "gpus": sum(n.get("GPU", 0) for n in nodes),
             "workers": sum(len(p) for p in _POOLS.values())}
 
 

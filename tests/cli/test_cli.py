@@ -101,3 +101,17 @@ def test_delegating_commands_receive_their_leading_options():
     assert parse(["embedded-report"]).rest == []
     with pytest.raises(SystemExit):
         parse(["info", "--bogus"])  # other commands still refuse options they don't know
+
+
+def test_a_compression_word_takes_its_calibration_from_the_flags():
+    # before: `--compression wanda-50% --n-calibration 16` calibrated on 128 sequences, silently
+    from saeviz.cli.main import build_parser
+    from saeviz.cli.options import compress_spec
+    from saeviz.specs import DENSE, CompressSpec
+
+    parse = lambda *a: compress_spec(build_parser().parse_args(["sweep", *a]))  # noqa: E731
+    got = parse("--compression", "wanda-50%", "--n-calibration", "16", "--not-sequential", "--damping", "0.1")
+    assert got == CompressSpec(method="wanda", sparsity=0.5, n_calibration=16, sequential=False, damping=0.1)
+    assert got == parse("--method", "wanda", "--sparsity", "0.5", "--n-calibration", "16", "--not-sequential", "--damping", "0.1")
+    assert parse("--compression", "gptq-int4-g128") == CompressSpec.parse("gptq-int4-g128")  # the defaults: the same spec and cache key
+    assert parse("--compression", "dense", "--n-calibration", "16") == DENSE

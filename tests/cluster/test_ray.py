@@ -1,6 +1,6 @@
-"""Units on a local Ray (started once for the module, 2 CPUs, no dashboard): a sweep, an evaluation and the
-features command give the in-process results, bit for bit; cached units are not sent; a unit that fails on
-its own is named and the others are cached."""
+"""Units on the suite's Ray cluster (conftest; units of 2 CPUs run on its 2-CPU node): a sweep, an
+evaluation, the features command, the dashboard and the bench give the in-process results, bit for bit;
+cached units are not sent; a unit that fails on its own is named and the others are cached."""
 
 import shutil
 from pathlib import Path
@@ -22,20 +22,11 @@ SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibr
 KEY = ["run_key", "item", "metric"]
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    import ray
-
-    ray_runner.connect("local", num_cpus=2)
-    yield
-    ray.shutdown()
-
-
 def _sorted(rows):
     return rows.sort_values(KEY).reset_index(drop=True)
 
 
-def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp_path, local_ray, monkeypatch):
+def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp_path, cluster, monkeypatch):
     ours = _sorted(run_sweep(Workbench(ModelSpec(), Store(tmp_path / "here")), SPEC))
     seen = []
     bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
@@ -53,7 +44,7 @@ def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp
     assert ray_runner.run_units(bench, plans.sweep_stages(bench, SPEC)) == 0
 
 
-def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, local_ray):
+def test_a_failing_unit_is_named_and_the_others_are_cached(tmp_path, cluster):
     from saeviz.embedded import ASSETS_DIR as ASSETS
 
     saes = tmp_path / "saes"
@@ -82,7 +73,7 @@ VARIANTS = (VariantSpec("pretrained"), VariantSpec("pruned", 0.5), VariantSpec("
             VariantSpec("pruned_best", train=TRAIN, sweep=(0.25, 0.5), vs_retrained=True))
 
 
-def test_an_evaluation_on_ray_gives_the_in_process_rows_also_reading_a_shared_cache(tmp_path, local_ray):
+def test_an_evaluation_on_ray_gives_the_in_process_rows_also_reading_a_shared_cache(tmp_path, cluster):
     where = (SPEC.compression, "resid", 1)
     ours = _sorted(evaluate_suite(Workbench(ModelSpec(), Store(tmp_path / "here")), *where, list(VARIANTS), ["core"], {"core": SPEC.eval}))
     bench = Workbench(ModelSpec(), Store(tmp_path / "driver"))
@@ -100,7 +91,7 @@ def test_an_evaluation_on_ray_gives_the_in_process_rows_also_reading_a_shared_ca
     assert got["value"].tolist() == ours["value"].tolist()
 
 
-def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, local_ray, capsys):
+def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, cluster, capsys):
     from saeviz.cli.main import main
 
     args = ["features", "--sae", "resid/1", "--sae", "mlp/0", "--variant", "pruned50", "--rank", "most_changed", "--top", "3",
@@ -114,7 +105,7 @@ def test_the_cli_computes_several_saes_latents_on_ray_as_it_does_here(tmp_path, 
     assert "features pretrained" not in captured.err and "features pruned50" not in captured.err  # all read back
 
 
-def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_path, local_ray, monkeypatch):
+def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_path, cluster, monkeypatch):
     import time
 
     from streamlit.testing.v1 import AppTest
@@ -127,14 +118,15 @@ def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_pat
     app.run()
     app.switch_page("views/sweep.py").run()
     app.radio(key="run_on").set_value("Ray cluster").run()
-    assert "Connected: 1 node(s), 2 CPUs" in " ".join(c.value for c in app.sidebar.caption)  # this module's local Ray
+    app.text_input(key="ray_address").set_value(cluster).run()
+    assert f"Connected to {cluster}: 2 node(s), 3 CPUs, 2 GPUs" in " ".join(c.value for c in app.sidebar.caption)  # the suite's cluster
     app.number_input(key="ray_cpus").set_value(2.0)
     app.number_input(key="eval_n").set_value(4)
     app.multiselect(key="sw_layers").set_value([1])
     app.multiselect(key="sw_grid").set_value([0.5]).run()
     app.button(key="sw_run").click().run()
     assert not app.exception, app.exception
-    job = next(j for j in jobs._JOBS.values() if "on Ray (local)" in j.label)
+    job = next(j for j in jobs._JOBS.values() if f"on Ray ({cluster})" in j.label)
     deadline = time.monotonic() + 240
     while job.status == "running" and time.monotonic() < deadline:
         time.sleep(1)
@@ -144,7 +136,7 @@ def test_the_dashboard_runs_a_sweep_on_the_cluster_chosen_in_the_sidebar(tmp_pat
     assert "all of them" in " ".join(c.value for c in app.caption)  # every result of the sweep is in the page's cache
 
 
-def test_the_bench_ray_part_measures_the_same_sweep_both_ways_and_plans_the_study(local_ray, capsys):
+def test_the_bench_ray_part_measures_the_same_sweep_both_ways_and_plans_the_study(cluster, capsys):
     from saeviz.bench.main import SHORT, run_ray
     from saeviz.specs import CompressSpec
 

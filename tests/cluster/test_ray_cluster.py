@@ -1,17 +1,13 @@
-"""A real Ray cluster on this machine: `ray start --head` (1 CPU) and a second node started with
-`ray start --address` (2 CPUs, 2 declared GPUs), joined by address. Units needing a GPU run on the second
-node two at a time, each worker with its own CUDA_VISIBLE_DEVICES; workers killed mid-sweep are restarted
-and their units rerun with rows identical to the in-process sweep; the CLI joins by address.
-
-This module runs before test_ray.py (its name): in one pytest process, a driver that has run a local Ray and
-shut it down lost every actor it then started on a `ray start` cluster (not diagnosed further)."""
+"""The suite's real Ray cluster (conftest: `ray start --head`, 1 CPU, and a second node with 2 CPUs and 2
+declared GPUs), joined by address. Units needing a GPU run on the second node two at a time, each worker
+with its own CUDA_VISIBLE_DEVICES; workers killed mid-sweep are restarted and their units rerun with rows
+identical to the in-process sweep; the CLI joins by address; a command given 'local' starts a Ray of its
+own beside the cluster instead of joining it."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,50 +19,9 @@ from saeviz.pipeline.workbench import Workbench
 from saeviz.specs import CompressSpec, EvalSpec, ModelSpec
 from saeviz.store.db import Store
 
-RAY = str(Path(sys.executable).with_name("ray"))
 SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibration=16), sites=("resid",),
                  layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=EvalSpec(n_sequences=4))
 KEY = ["run_key", "item", "metric"]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    import socket
-    import tempfile
-
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
-    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must stay under 108 bytes
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    # both nodes and this driver on one machine: no auth token to share (a real cluster shares RAY_AUTH_TOKEN)
-    saved = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    env = {**os.environ, "RAY_ADDRESS": ""}
-    head = subprocess.run([RAY, "start", "--head", "--port", str(port),
-                           "--num-cpus", "1",
-                           "--include-dashboard", "false", "--object-store-memory", str(150 * 2**20),
-                           "--temp-dir", str(temp), "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=120)
-    assert head.returncode == 0, head.stderr[-2000:]
-    address = next(line.split("'")[1] for line in (head.stdout + head.stderr).splitlines() if "ray start --address=" in line)
-    node = subprocess.run([RAY, "start", "--address", address, "--num-cpus", "2", "--num-gpus", "2",
-                           "--object-store-memory", str(100 * 2**20), "--disable-usage-stats"], capture_output=True, text=True, env=env, timeout=120)
-    try:
-        assert node.returncode == 0, node.stderr[-2000:]
-        ray_runner.connect(address)
-        yield address
-    finally:
-        ray.shutdown()
-        ray_runner._POOLS.clear()
-        subprocess.run([RAY, "stop", "--force"], capture_output=True, timeout=120)
-        shutil.rmtree(temp, ignore_errors=True)
-        if saved is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = saved
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +84,13 @@ def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row
     got = _rows(pd.read_parquet(csv))
     assert got[KEY].equals(reference[KEY])
     assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
+
+
+def test_local_starts_a_ray_of_its_own_beside_a_running_cluster(cluster):
+    # Ray's default (no address) would join the cluster started on this machine; 'local' must not
+    code = ("from saeviz.cluster import ray_runner; import ray; ray_runner.connect('local', num_cpus=2); "
+            "r = ray.cluster_resources(); print(len(ray.nodes()), r['CPU'], r.get('GPU', 0), ray_runner.noop_rate(20) > 0)")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", ray_runner.ADDRESS_ENV)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1", "2.0", "0", "True"]  # one node, its 2 CPUs, no GPU: not the cluster's 3 CPUs and 2 GPUs
