@@ -28,8 +28,8 @@ FULL = dict(layers=(0, 1, 2, 3), sites=SITES, sparsities=(0.0, 0.10, 0.25, 0.50,
             train_tokens=1_000_000, checkpoints=8, wanda_calib=128, gpt2_calib=(8, 16), second_order=("sparsegpt", "gptq"),
             token_sizes=(16, 32, 64), widths=(1024, 4096, 16384), cold=(0.33, 0.41, 0.57, 0.66, 0.83), warm=40,
             memory=(("gpt2-small-shaped", 4, 12288), ("gpt2-small-shaped", 8, 12288), ("gpt2-small-shaped", 4, 6144)), noop_units=2000)
-SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=8, train_tokens=32_768,
-             checkpoints=4, wanda_calib=8, gpt2_calib=(), second_order=(), token_sizes=(4, 8), widths=(512, 1024), cold=(0.33, 0.57), warm=10,
+SHORT = dict(layers=(1,), sites=("resid",), sparsities=(0.0, 0.5, 0.9), n_seq=4, train_tokens=16_384,
+             checkpoints=4, wanda_calib=8, gpt2_calib=(), second_order=(), token_sizes=(2, 4), widths=(256, 512), cold=(0.33, 0.57), warm=10,
              memory=(("embedded", 2, 2048),), noop_units=200)
 
 
