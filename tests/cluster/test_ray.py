@@ -1,4 +1,4 @@
-"""Units on the suite's Ray cluster (conftest; units of 2 CPUs run on its 2-CPU node): a sweep, an
+"""Units on the suite's Ray cluster (tests/conftest.py; units of 2 CPUs run on its 2-CPU node): a sweep, an
 evaluation, the features command, the dashboard and the bench give the in-process results, bit for bit;
 cached units are not sent; a unit that fails on its own is named and the others are cached."""
 

@@ -1,4 +1,4 @@
-"""The suite's real Ray cluster (conftest: `ray start --head`, 1 CPU, and a second node with 2 CPUs and 2
+"""The suite's real Ray cluster (tests/conftest.py: `ray start --head`, 1 CPU, and a second node with 2 CPUs and 2
 declared GPUs), joined by address. Units needing a GPU run on the second node two at a time, each worker
 with its own CUDA_VISIBLE_DEVICES; workers killed mid-sweep are restarted and their units rerun with rows
 identical to the in-process sweep; the CLI joins by address; a command given 'local' starts a Ray of its
