@@ -1,8 +1,21 @@
-"""Units on the suite's Ray cluster (tests/conftest.py; units of 2 CPUs run on its 2-CPU node): a sweep, an
-evaluation, the features command, the dashboard and the bench give the in-process results, bit for bit;
-cached units are not sent; a unit that fails on its own is named and the others are cached."""
+"""Every Ray test, on one real Ray cluster started once for the module (and stopped after it, so that Ray's
+processes do not slow the rest of the suite): `ray start --head` on 127.0.0.1 (1 CPU, no dashboard, a small
+object store) and a second node joined with `ray start --address` (2 CPUs and 2 declared GPUs); this process
+is its driver, connected by address, and SAEVIZ_RAY_ADDRESS points there.
 
+A sweep, an evaluation, the features command, the dashboard and the bench give the in-process results, bit
+for bit; cached units are not sent; a unit that fails on its own is named and the others are cached. Units
+needing a GPU run on the second node two at a time, each worker with its own CUDA_VISIBLE_DEVICES; workers
+killed mid-sweep are restarted and their units rerun with identical rows; the CLI joins by address; 'local'
+starts a Ray of its own beside the cluster instead of joining it."""
+
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +33,52 @@ from saeviz.store.db import Store
 SPEC = SweepSpec(compression=CompressSpec(method="wanda", sparsity=0.5, n_calibration=16), sites=("resid", "mlp"),
                  layers=(1,), sae_sparsities=(0.0, 0.5), eval=EvalSpec(n_sequences=4))
 KEY = ["run_key", "item", "metric"]
+CLUSTER_SPEC = SweepSpec(compression=SPEC.compression, sites=("resid",), layers=(0, 1), sae_sparsities=(0.0, 0.5), eval=EvalSpec(n_sequences=4))
+
+
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def _ray(*args, env) -> subprocess.CompletedProcess:
+    return subprocess.run([RAY, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    # lazy: ray loads only for the Ray tests
+    import ray
+
+    if ray.is_initialized():
+        ray.shutdown()
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # short: Ray's socket paths must stay under 108 bytes
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # both nodes and this driver on one machine: no auth token to share (a real cluster shares RAY_AUTH_TOKEN)
+    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", ray_runner.ADDRESS_ENV)}
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    head = _ray("start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false",
+                "--object-store-memory", str(150 * 2**20), "--temp-dir", str(temp), "--disable-usage-stats", env=env)
+    assert head.returncode == 0, head.stderr[-2000:]
+    address = next(line.split("'")[1] for line in (head.stdout + head.stderr).splitlines() if "ray start --address=" in line)
+    try:
+        node = _ray("start", "--address", address, "--num-cpus", "2", "--num-gpus", "2",
+                    "--object-store-memory", str(100 * 2**20), "--disable-usage-stats", env=env)
+        assert node.returncode == 0, node.stderr[-2000:]
+        os.environ[ray_runner.ADDRESS_ENV] = address
+        ray_runner.connect(address)
+        yield address
+    finally:
+        ray_runner.release()
+        ray.shutdown()
+        _ray("stop", "--force", env=env)
+        shutil.rmtree(temp, ignore_errors=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _sorted(rows):
@@ -149,3 +208,71 @@ def test_the_bench_ray_part_measures_the_same_sweep_both_ways_and_plans_the_stud
     study = got["study"]
     assert study["units"] == sum(s["units"] for s in study["stages"]) > 2000  # the paper's study: thousands of units
     assert study["wall_h"][1] > study["wall_h"][8] > study["wall_h"][64] > 0
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    return _sorted(run_sweep(Workbench(ModelSpec(), Store(tmp_path_factory.mktemp("here"))), CLUSTER_SPEC))
+
+
+def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_rows(tmp_path, cluster, reference):
+    import ray
+
+    resources = ray.cluster_resources()
+    assert (resources["CPU"], resources["GPU"]) == (3, 2)  # the head's CPU, the second node's 2 CPUs and 2 GPUs
+    killed = []
+
+    def kill_every_worker_once(done, total, message=""):
+        if done >= 1 and not killed and message.endswith("left"):  # a unit finished: the other is mid-unit
+            for info in ray_runner.pool_info():
+                killed.append(info)
+                os.kill(info["pid"], signal.SIGKILL)
+
+    bench = Workbench(ModelSpec(), Store(tmp_path / "ray"))
+    ray_runner.run_units(bench, plans.sweep_stages(bench, CLUSTER_SPEC, torch.get_num_threads()),
+                         RayOptions(address=cluster, gpus_per_unit=1), progress=kill_every_worker_once)
+    got = run_sweep(bench, CLUSTER_SPEC)
+    # two workers (two GPUs, one each), both killed once and restarted
+    assert sorted(i["cuda_visible_devices"] for i in killed) == ["0", "1"]
+    after = ray_runner.pool_info()
+    assert len(after) == 2 and not {i["pid"] for i in killed} & {i["pid"] for i in after}
+    got = _sorted(got)
+    assert got.drop(columns="value").equals(reference.drop(columns="value"))
+    assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
+
+
+def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row(tmp_path, cluster, reference):
+    import time
+
+    import pandas as pd
+
+    assert ray_runner.release() >= 0  # this test's driver gives its workers' CPUs back to the cluster
+    csv = tmp_path / "rows.parquet"  # exact floats
+    cli = subprocess.Popen([sys.executable, "-m", "saeviz", "sweep", "--method", "wanda", "--sparsity", "0.5", "--n-calibration", "16",
+                            "--sites", "resid", "--layers", "0,1", "--sae-sparsities", "0,0.5", "--eval-sequences", "4",
+                            "--ray", cluster, "--cpus-per-unit", "2", "--cache-dir", str(tmp_path / "cli"), "--export", str(csv)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RAY_ADDRESS": ""})
+    killed, deadline = None, time.time() + 240
+    while killed is None and cli.poll() is None and time.time() < deadline:  # a worker busy with a unit: kill it
+        ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+        busy = [int(line.split()[0]) for line in ps.splitlines() if "ray::_UnitWorker.run" in line]
+        if busy:
+            killed = busy[0]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    out, err = cli.communicate(timeout=300)
+    assert cli.returncode == 0, err[-3000:]
+    assert killed is not None  # the sweep was still running when its worker died
+    got = _sorted(pd.read_parquet(csv))
+    assert got[KEY].equals(reference[KEY])
+    assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
+
+
+def test_local_starts_a_ray_of_its_own_beside_a_running_cluster(cluster):
+    # Ray's default (no address) would join the cluster started on this machine; 'local' must not
+    code = ("from saeviz.cluster import ray_runner; import ray; ray_runner.connect('local', num_cpus=2); "
+            "r = ray.cluster_resources(); print(len(ray.nodes()), r['CPU'], r.get('GPU', 0), ray_runner.noop_rate(20) > 0)")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", ray_runner.ADDRESS_ENV)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["1", "2.0", "0", "True"]  # one node, its 2 CPUs, no GPU: not the cluster's 3 CPUs and 2 GPUs
