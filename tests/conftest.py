@@ -114,4 +114,3 @@ def hf_cache(_hf_cache_master, monkeypatch):
 
     use_cache(monkeypatch, _hf_cache_master)
     return _hf_cache_master
-
