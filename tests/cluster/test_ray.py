@@ -81,6 +81,11 @@ def cluster():
                 os.environ[k] = v
 
 
+def _assert_same_rows(got, want):
+    assert got.drop(columns="value").equals(want.drop(columns="value"))
+    assert got["value"].fillna(-9.0).tolist() == want["value"].fillna(-9.0).tolist()  # bit for bit (NaN == NaN)
+
+
 def _sorted(rows):
     return rows.sort_values(KEY).reset_index(drop=True)
 
@@ -94,8 +99,7 @@ def test_a_sweep_on_ray_gives_the_in_process_rows_and_resumes_from_the_cache(tmp
     assert ran == 3
     got = _sorted(run_sweep(bench, SPEC))
     assert not bench.loaded()["base_model"]  # read back from the cache: the driver loaded no model
-    assert got.drop(columns="value").equals(ours.drop(columns="value"))
-    assert got["value"].fillna(-9.0).tolist() == ours["value"].fillna(-9.0).tolist()  # bit for bit
+    _assert_same_rows(got, ours)
     assert seen[-1][:2] == (3, 3) and "s left" in seen[-1][2]  # model CEs + two units, with an estimate
     # a rerun sends nothing: every unit's runs are in the driver's cache
     monkeypatch.setattr(ray_runner, "connect", lambda *a, **k: pytest.fail("a cached sweep contacted Ray"))
@@ -237,8 +241,7 @@ def test_gpu_units_run_one_per_gpu_and_killed_workers_rerun_them_to_the_same_row
     after = ray_runner.pool_info()
     assert len(after) == 2 and not {i["pid"] for i in killed} & {i["pid"] for i in after}
     got = _sorted(got)
-    assert got.drop(columns="value").equals(reference.drop(columns="value"))
-    assert got["value"].fillna(-9.0).tolist() == reference["value"].fillna(-9.0).tolist()
+    _assert_same_rows(got, reference)
 
 
 def test_the_cli_joins_the_cluster_by_address_and_a_killed_worker_changes_no_row(tmp_path, cluster, reference):
