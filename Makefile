@@ -47,8 +47,10 @@ app: $(STAMP) chromium-optional
 demo: $(STAMP) chromium-optional
 	SAEVIZ_DEMO=1 $(SERVE)
 
+# Test files on TEST_WORKERS processes (a file's tests stay together: the Ray module starts one cluster).
+TEST_WORKERS ?= 2
 test: setup
-	SAEVIZ_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+	SAEVIZ_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Rewrites docs/*.png with the browser test's screenshots of every page.
 screenshots: setup
